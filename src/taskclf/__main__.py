@@ -1,0 +1,5 @@
+"""``python -m taskclf``."""
+
+from taskclf.cli.main import entrypoint
+
+entrypoint()

@@ -1,0 +1,121 @@
+"""The one encoding of a feature frame into a model matrix (training, batch and online).
+
+Numeric and boolean columns become float64 with NaN kept as missing (LightGBM handles it
+natively). Categorical columns become integer codes into a sorted vocabulary that always
+contains the reserved ``__unknown__`` value; values never seen in training map to its code,
+missing values stay NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.preprocessing import LabelEncoder
+
+from taskclf.core.defaults import UNKNOWN_CATEGORY
+from taskclf.core.errors import ArtifactError, SchemaError
+from taskclf.core.schema import get_schema
+
+
+def feature_columns(schema_version: str) -> list[str]:
+    """Model feature columns of ``schema_version`` in schema order."""
+    return list(get_schema(schema_version).feature_columns())
+
+
+def categorical_columns(schema_version: str) -> list[str]:
+    """Categorical model features of ``schema_version``."""
+    return list(get_schema(schema_version).categorical_columns())
+
+
+def make_encoder(vocabulary: Sequence[str]) -> LabelEncoder:
+    """A fitted ``LabelEncoder`` over ``vocabulary`` plus ``__unknown__`` (sorted)."""
+    enc = LabelEncoder()
+    enc.classes_ = np.array(sorted({*map(str, vocabulary), UNKNOWN_CATEGORY}), dtype=object)
+    return enc
+
+
+def fit_categorical_encoders(df: pd.DataFrame, schema_version: str) -> dict[str, LabelEncoder]:
+    """Fit one encoder per categorical feature on the non-missing values of ``df``."""
+    encoders: dict[str, LabelEncoder] = {}
+    for col in categorical_columns(schema_version):
+        if col not in df.columns:
+            raise SchemaError(f"cannot fit encoders: column {col!r} is missing")
+        values = df[col].dropna().astype(str).unique().tolist()
+        encoders[col] = make_encoder(values)
+    return encoders
+
+
+def encoders_to_json(encoders: Mapping[str, LabelEncoder]) -> dict[str, list[str]]:
+    """``{column: [sorted vocabulary]}`` (the bundle's ``categorical_encoders.json``)."""
+    return {col: [str(v) for v in enc.classes_] for col, enc in sorted(encoders.items())}
+
+
+def encoders_from_json(
+    data: object, *, where: str = "categorical_encoders.json"
+) -> dict[str, LabelEncoder]:
+    """Inverse of :func:`encoders_to_json`, validating the structure."""
+    if not isinstance(data, dict):
+        raise ArtifactError(f"'{where}': expected an object of column -> vocabulary")
+    out: dict[str, LabelEncoder] = {}
+    for col, vocab in data.items():
+        if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab):
+            raise ArtifactError(f"'{where}': vocabulary of {col!r} must be a list of strings")
+        if vocab != sorted(vocab) or UNKNOWN_CATEGORY not in vocab:
+            raise ArtifactError(
+                f"'{where}': vocabulary of {col!r} must be sorted and contain {UNKNOWN_CATEGORY!r}"
+            )
+        out[str(col)] = make_encoder(vocab)
+    return out
+
+
+def _encode_categorical(values: pd.Series, encoder: LabelEncoder) -> NDArray[np.float64]:
+    classes = encoder.classes_
+    lookup = {v: float(i) for i, v in enumerate(classes)}
+    unknown = lookup[UNKNOWN_CATEGORY]
+    missing = values.isna().to_numpy()
+    codes = np.fromiter(
+        (lookup.get(v, unknown) for v in values.astype(object).to_numpy()),
+        dtype=np.float64,
+        count=len(values),
+    )
+    codes[missing] = np.nan
+    return codes
+
+
+def encode_features(
+    df: pd.DataFrame,
+    cat_encoders: Mapping[str, LabelEncoder],
+    schema_version: str,
+) -> NDArray[np.float64]:
+    """Encode ``df`` into the model matrix, shape ``(n_rows, n_features)``, float64.
+
+    Column order is :func:`feature_columns`; the same call serves training and inference.
+    """
+    cols = feature_columns(schema_version)
+    missing_cols = [c for c in cols if c not in df.columns]
+    if missing_cols:
+        raise SchemaError(
+            f"feature frame (schema {schema_version}) lacks model columns {missing_cols[:8]}"
+        )
+    cats = set(categorical_columns(schema_version))
+    absent = sorted(cats - set(cat_encoders))
+    if absent:
+        raise ArtifactError(f"categorical encoders missing for {absent}")
+    out = np.empty((len(df), len(cols)), dtype=np.float64)
+    for j, col in enumerate(cols):
+        series = df[col]
+        if col in cats:
+            out[:, j] = _encode_categorical(series, cat_encoders[col])
+        else:
+            out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def categorical_feature_indices(schema_version: str) -> list[int]:
+    """Positions of the categorical columns in :func:`feature_columns`."""
+    cols = feature_columns(schema_version)
+    cats = set(categorical_columns(schema_version))
+    return [i for i, c in enumerate(cols) if c in cats]

@@ -1,0 +1,181 @@
+"""Every path under the taskclf home (DESIGN §3). Nothing else spells paths.
+
+A ``Layout`` is built once at start from ``--home`` / ``TASKCLF_HOME`` / the platform data
+dir; never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+import platformdirs
+
+from taskclf.core.errors import InputError
+
+HOME_ENV = "TASKCLF_HOME"
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._-]+")
+_MAX_PLAIN_FILENAME = 120
+
+
+def encode_user_id(user_id: str) -> str:
+    """Encode a user id into a safe, collision-free file or directory name.
+
+    Plain ids (``[A-Za-z0-9._-]``, not ``.``/``..``, not starting with ``~``) are kept as they
+    are. Anything else is percent-encoded behind a ``~`` prefix (``~`` never appears in a plain
+    id, so encoded and plain names cannot collide); an encoding longer than the file-name limit
+    is replaced by ``~h`` + SHA-256 of the id.
+    """
+    if not isinstance(user_id, str):
+        raise InputError(f"user id must be a string, got {type(user_id).__name__}")
+    if (
+        _PLAIN_ID.fullmatch(user_id)
+        and user_id not in (".", "..")
+        and len(user_id) <= _MAX_PLAIN_FILENAME
+    ):
+        return user_id
+    encoded = "~" + quote(user_id, safe="").replace(".", "%2E")
+    if len(encoded) > _MAX_PLAIN_FILENAME or user_id in ("", ".", ".."):
+        return "~h" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return encoded
+
+
+def default_home() -> Path:
+    """``TASKCLF_HOME`` if set, else the platform user data dir."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("taskclf", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """All paths under one taskclf home."""
+
+    home: Path
+
+    @classmethod
+    def resolve(cls, home: Path | None = None) -> Layout:
+        """Layout for ``home`` if given, else :func:`default_home`."""
+        return cls((home or default_home()).expanduser().absolute())
+
+    # data -----------------------------------------------------------------
+    @property
+    def raw_aw_dir(self) -> Path:
+        return self.home / "data" / "raw" / "aw"
+
+    def raw_user_dir(self, user_id: str) -> Path:
+        return self.raw_aw_dir / encode_user_id(user_id)
+
+    def raw_events_partition(self, user_id: str, day: date) -> Path:
+        return self.raw_user_dir(user_id) / f"date={day.isoformat()}" / "events.parquet"
+
+    def features_dir(self, schema_version: str = "v3") -> Path:
+        return self.home / "data" / "processed" / f"features_{schema_version}"
+
+    def features_partition(self, day: date, user_id: str, schema_version: str = "v3") -> Path:
+        return (
+            self.features_dir(schema_version)
+            / f"date={day.isoformat()}"
+            / f"{encode_user_id(user_id)}.parquet"
+        )
+
+    def features_state_dir(self, schema_version: str = "v3") -> Path:
+        return self.features_dir(schema_version) / "_state"
+
+    @property
+    def labels_db(self) -> Path:
+        return self.home / "data" / "processed" / "labels_v1" / "labels.sqlite"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "data" / "processed" / "datasets"
+
+    # models ---------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    def run_dir(self, run_id: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id) or run_id in (".", ".."):
+            raise InputError(f"invalid model run id {run_id!r}")
+        return self.models_dir / run_id
+
+    @property
+    def active_pointer(self) -> Path:
+        return self.models_dir / "active.json"
+
+    @property
+    def active_history(self) -> Path:
+        return self.models_dir / "active_history.jsonl"
+
+    @property
+    def inference_policy(self) -> Path:
+        return self.models_dir / "inference_policy.json"
+
+    # artifacts ------------------------------------------------------------
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def calibrator_store_dir(self) -> Path:
+        return self.artifacts_dir / "calibrator_store"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.artifacts_dir / "predictions"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.artifacts_dir / "reports"
+
+    @property
+    def evaluation_dir(self) -> Path:
+        return self.artifacts_dir / "evaluation"
+
+    @property
+    def online_dir(self) -> Path:
+        return self.artifacts_dir / "online"
+
+    # configs --------------------------------------------------------------
+    @property
+    def configs_dir(self) -> Path:
+        return self.home / "configs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.configs_dir / "config.toml"
+
+    @property
+    def taxonomy_file(self) -> Path:
+        return self.configs_dir / "taxonomy.yaml"
+
+    @property
+    def title_secret(self) -> Path:
+        return self.configs_dir / ".title_secret"
+
+    def describe(self) -> dict[str, Path]:
+        """The main locations, for display."""
+        return {
+            "home": self.home,
+            "raw events": self.raw_aw_dir,
+            "features (v3)": self.features_dir("v3"),
+            "labels": self.labels_db,
+            "models": self.models_dir,
+            "calibrator store": self.calibrator_store_dir,
+            "inference policy": self.inference_policy,
+            "predictions": self.predictions_dir,
+            "reports": self.reports_dir,
+            "config": self.config_file,
+        }
+
+
+def user_file_name(user_id: str, suffix: str) -> str:
+    """File name for a per-user file, e.g. ``users/<encoded>.json``."""
+    return f"{encode_user_id(user_id)}{suffix}"

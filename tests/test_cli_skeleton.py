@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from taskclf import __version__
+from taskclf.cli.main import app, run
+
+GROUPS = [
+    "ingest",
+    "features",
+    "labels",
+    "train",
+    "model",
+    "policy",
+    "taxonomy",
+    "infer",
+    "report",
+    "demo",
+]
+
+
+def test_version(capsys):
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"taskclf {__version__}"
+
+
+def test_help_lists_every_group(capsys):
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    for group in GROUPS:
+        assert group in out
+
+
+@pytest.mark.parametrize("group", [g for g in GROUPS if g != "demo"])
+def test_group_help(group, capsys):
+    assert run([group, "--help"]) == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2(capsys):
+    assert run(["no-such-command"]) == 2
+
+
+def test_taskclf_error_exits_2_without_traceback(tmp_path, capsys):
+    (tmp_path / "configs").mkdir(parents=True)
+    (tmp_path / "configs" / "config.toml").write_text("user_id = [broken")
+    from taskclf.cli import demo as demo_mod  # noqa: F401  (demo reads config lazily)
+
+    code = run(["--home", str(tmp_path), "demo"])
+    assert code == 0  # demo does not need the config
+    from taskclf.core.config import load_config
+    from taskclf.core.errors import ConfigError
+    from taskclf.core.paths import Layout
+
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(Layout.resolve(tmp_path))
+
+
+def test_unexpected_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
+    import typer
+
+    boom = typer.Typer()
+
+    @boom.command()
+    def explode() -> None:
+        raise ZeroDivisionError("kaboom")
+
+    app.add_typer(boom, name="boom-test")
+    try:
+        assert run(["boom-test", "explode"]) == 1
+        err = capsys.readouterr().err
+        assert "ZeroDivisionError" in err and "Traceback" not in err
+        assert run(["--debug", "boom-test", "explode"]) == 1
+        assert "Traceback" in capsys.readouterr().err
+    finally:
+        app.registered_groups.pop()
+
+
+def test_console_script_runs_demo(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "taskclf", "--home", str(tmp_path), "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "7f29b4b8795e" in out.stdout

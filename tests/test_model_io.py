@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskclf.core import _atomic
+from taskclf.core.encoding import make_encoder
+from taskclf.core.errors import ArtifactError
+from taskclf.core.model_io import (
+    build_metadata,
+    generate_run_id,
+    get_active_model,
+    list_bundles,
+    load_model_bundle,
+    save_model_bundle,
+    set_active_model,
+)
+from taskclf.core.types import LABEL_SET_V1
+
+
+def _save(layout, booster, **meta_overrides) -> Path:
+    meta = build_metadata(
+        label_set=list(LABEL_SET_V1),
+        schema_version=meta_overrides.pop("schema_version", "v3"),
+        train_date_from=date(2026, 1, 1),
+        train_date_to=date(2026, 1, 10),
+        params={"num_boost_round": 5},
+        dataset_hash="abc",
+        data_provenance="synthetic",
+        git_commit="0" * 40,
+    )
+    if meta_overrides:
+        meta = meta.model_copy(update=meta_overrides)
+    cm = pd.DataFrame(np.eye(8, dtype=int), index=LABEL_SET_V1, columns=LABEL_SET_V1)
+    encoders = {c: make_encoder(["a", "b"]) for c in ("app_id", "app_category", "domain_category")}
+    run_dir = layout.run_dir(generate_run_id(layout.models_dir))
+    metrics = {"macro_f1": 0.5, "weighted_f1": 0.6, "label_names": list(LABEL_SET_V1)}
+    return save_model_bundle(run_dir, booster, meta, metrics, cm, encoders)
+
+
+def test_round_trip(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    booster, meta, enc = load_model_bundle(run_dir)
+    x = np.random.default_rng(1).normal(size=(10, 5))
+    np.testing.assert_array_equal(booster.predict(x), tiny_booster.predict(x))
+    assert meta.label_set == list(LABEL_SET_V1)
+    assert meta.schema_hash == "7f29b4b8795e"
+    assert list(enc["app_id"].classes_) == ["__unknown__", "a", "b"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["format_version"] == 1
+    assert set(manifest["files"]) == {
+        "model.txt",
+        "metadata.json",
+        "metrics.json",
+        "confusion_matrix.csv",
+        "categorical_encoders.json",
+    }
+    assert list_bundles(layout) == [run_dir]
+
+
+def test_run_ids_unique_and_formatted(layout):
+    ids = {generate_run_id(layout.models_dir) for _ in range(50)}
+    assert len(ids) == 50
+    import re
+
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d_\d{6}_run-[0-9a-f]{4}", i) for i in ids)
+
+
+def test_tampered_model_refused(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    with open(run_dir / "model.txt", "a") as fh:
+        fh.write("\n")
+    with pytest.raises(ArtifactError, match="checksum mismatch for 'model.txt'"):
+        load_model_bundle(run_dir)
+
+
+def _rewrite_with_manifest(run_dir: Path, name: str, text: str) -> None:
+    from taskclf.core.hashing import sha256_file
+
+    (run_dir / name).write_text(text)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["files"][name] = sha256_file(run_dir / name)
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_wrong_schema_hash_refused(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    meta["schema_hash"] = "4077fe0dba70"  # v1 hash on a v3 bundle
+    _rewrite_with_manifest(run_dir, "metadata.json", json.dumps(meta))
+    with pytest.raises(ArtifactError, match="does not match schema v3"):
+        load_model_bundle(run_dir)
+    load_model_bundle(run_dir, validate_schema=False)
+
+
+def test_different_label_set_refused(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    meta["label_set"] = [*sorted(LABEL_SET_V1)[:-1], "Writing"]
+    _rewrite_with_manifest(run_dir, "metadata.json", json.dumps(meta))
+    with pytest.raises(ArtifactError, match="label_set"):
+        load_model_bundle(run_dir)
+
+
+def test_missing_file_refused(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    (run_dir / "categorical_encoders.json").unlink()
+    with pytest.raises(ArtifactError, match="missing required file 'categorical_encoders.json'"):
+        load_model_bundle(run_dir)
+
+
+def test_unknown_format_version_refused(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="unknown manifest format version 99"):
+        load_model_bundle(run_dir)
+
+
+def test_existing_run_dir_never_overwritten(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    before = (run_dir / "model.txt").read_bytes()
+    meta = build_metadata(label_set=LABEL_SET_V1, git_commit="x")
+    with pytest.raises(ArtifactError, match="already exists"):
+        save_model_bundle(run_dir, tiny_booster, meta, {}, pd.DataFrame(), {})
+    assert (run_dir / "model.txt").read_bytes() == before
+
+
+def test_exception_mid_write_keeps_previous_file(tmp_path):
+    target = tmp_path / "x.json"
+    _atomic.atomic_write_json(target, {"v": 1})
+
+    with pytest.raises(RuntimeError), _atomic.atomic_path(target) as tmp:
+        tmp.write_text('{"v": 2, "partial')
+        raise RuntimeError("crash in the middle")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_bundle_write_failure_leaves_nothing(layout, tiny_booster, monkeypatch):
+    calls = {"n": 0}
+    real = _atomic.dumps_json
+
+    def failing(obj):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(obj)
+
+    monkeypatch.setattr("taskclf.core.model_io.dumps_json", failing)
+    with pytest.raises(OSError, match="disk full"):
+        _save(layout, tiny_booster)
+    assert list(layout.models_dir.iterdir()) == []
+
+
+def test_active_pointer_and_history(layout, tiny_booster):
+    assert get_active_model(layout) is None
+    a = _save(layout, tiny_booster)
+    b = _save(layout, tiny_booster)
+    set_active_model(layout, a.name)
+    set_active_model(layout, b.name, reason="retrained")
+    assert get_active_model(layout) == b
+    history = [json.loads(line) for line in layout.active_history.read_text().splitlines()]
+    assert [h["run_id"] for h in history] == [a.name, b.name]
+    with open(b / "model.txt", "a") as fh:
+        fh.write("x")
+    with pytest.raises(ArtifactError):
+        set_active_model(layout, b.name)
+    assert get_active_model(layout) == b  # pointer unchanged by the refused switch
