@@ -131,9 +131,32 @@ class Layout:
     def predictions_dir(self) -> Path:
         return self.artifacts_dir / "predictions"
 
+    def predictions_partition(self, day: date, user_id: str) -> Path:
+        """Batch predictions of one user and local date (DESIGN §4.6 records)."""
+        return (
+            self.predictions_dir / f"date={day.isoformat()}" / f"{encode_user_id(user_id)}.parquet"
+        )
+
+    @property
+    def segments_file(self) -> Path:
+        """Segments of the latest batch run (a JSON list of segment objects)."""
+        return self.predictions_dir / "segments.json"
+
     @property
     def reports_dir(self) -> Path:
         return self.artifacts_dir / "reports"
+
+    def report_dir(self, user_id: str, day: date) -> Path:
+        """Daily report files (``daily.json/.csv/.parquet/.png``) of one user and local date."""
+        return self.reports_dir / encode_user_id(user_id) / day.isoformat()
+
+    def online_predictions_file(self, user_id: str, day: date) -> Path:
+        """Append-only JSONL of online predictions of one user and local date."""
+        return self.online_dir / encode_user_id(user_id) / f"{day.isoformat()}.jsonl"
+
+    def evaluation_run_dir(self, run_id: str) -> Path:
+        """Evaluation report and plots of one model bundle."""
+        return self.evaluation_dir / self.run_dir(run_id).name
 
     @property
     def evaluation_dir(self) -> Path:
