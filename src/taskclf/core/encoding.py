@@ -71,18 +71,64 @@ def encoders_from_json(
     return out
 
 
-def _encode_categorical(values: pd.Series, encoder: LabelEncoder) -> NDArray[np.float64]:
-    classes = encoder.classes_
-    lookup = {v: float(i) for i, v in enumerate(classes)}
-    unknown = lookup[UNKNOWN_CATEGORY]
-    missing = values.isna().to_numpy()
-    codes = np.fromiter(
-        (lookup.get(v, unknown) for v in values.astype(object).to_numpy()),
-        dtype=np.float64,
-        count=len(values),
-    )
-    codes[missing] = np.nan
-    return codes
+class MatrixEncoder:
+    """Encodes frames or single rows into the model matrix with one set of lookups.
+
+    Built once per (encoders, schema) pair; :meth:`encode_frame` serves training and batch,
+    :meth:`encode_row` the online path (no pandas per minute). Both produce identical values.
+    """
+
+    def __init__(self, cat_encoders: Mapping[str, LabelEncoder], schema_version: str) -> None:
+        self.schema_version = schema_version
+        self.columns = feature_columns(schema_version)
+        cats = categorical_columns(schema_version)
+        absent = sorted(set(cats) - set(cat_encoders))
+        if absent:
+            raise ArtifactError(f"categorical encoders missing for {absent}")
+        self._lookups: dict[str, dict[str, float]] = {
+            col: {str(v): float(i) for i, v in enumerate(cat_encoders[col].classes_)}
+            for col in cats
+        }
+        self._unknown = {col: lk[UNKNOWN_CATEGORY] for col, lk in self._lookups.items()}
+        self._plan: list[tuple[int, str, dict[str, float] | None]] = [
+            (j, col, self._lookups.get(col)) for j, col in enumerate(self.columns)
+        ]
+
+    def _code(self, col: str, lookup: dict[str, float], value: object) -> float:
+        if value is None or (isinstance(value, float) and value != value):
+            return float("nan")
+        return lookup.get(str(value), self._unknown[col])
+
+    def encode_frame(self, df: pd.DataFrame) -> NDArray[np.float64]:
+        """Shape ``(len(df), n_features)`` float64; NaN stays NaN."""
+        missing_cols = [c for c in self.columns if c not in df.columns]
+        if missing_cols:
+            raise SchemaError(
+                f"feature frame (schema {self.schema_version}) lacks model columns "
+                f"{missing_cols[:8]}"
+            )
+        out = np.empty((len(df), len(self.columns)), dtype=np.float64)
+        for j, col, lookup in self._plan:
+            series = df[col]
+            if lookup is None:
+                out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                values = series.astype(object).to_numpy()
+                out[:, j] = np.fromiter(
+                    (self._code(col, lookup, v) for v in values), dtype=np.float64, count=len(df)
+                )
+        return out
+
+    def encode_row(self, row: Mapping[str, object]) -> NDArray[np.float64]:
+        """One feature row (a mapping) as shape ``(1, n_features)``."""
+        out = np.empty((1, len(self.columns)), dtype=np.float64)
+        for j, col, lookup in self._plan:
+            value = row[col]
+            if lookup is None:
+                out[0, j] = np.nan if value is None or value is pd.NA else float(value)  # type: ignore[arg-type]
+            else:
+                out[0, j] = self._code(col, lookup, value)
+        return out
 
 
 def encode_features(
@@ -94,24 +140,7 @@ def encode_features(
 
     Column order is :func:`feature_columns`; the same call serves training and inference.
     """
-    cols = feature_columns(schema_version)
-    missing_cols = [c for c in cols if c not in df.columns]
-    if missing_cols:
-        raise SchemaError(
-            f"feature frame (schema {schema_version}) lacks model columns {missing_cols[:8]}"
-        )
-    cats = set(categorical_columns(schema_version))
-    absent = sorted(cats - set(cat_encoders))
-    if absent:
-        raise ArtifactError(f"categorical encoders missing for {absent}")
-    out = np.empty((len(df), len(cols)), dtype=np.float64)
-    for j, col in enumerate(cols):
-        series = df[col]
-        if col in cats:
-            out[:, j] = _encode_categorical(series, cat_encoders[col])
-        else:
-            out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+    return MatrixEncoder(cat_encoders, schema_version).encode_frame(df)
 
 
 def categorical_feature_indices(schema_version: str) -> list[int]:

@@ -1,0 +1,194 @@
+"""The one prediction record (DESIGN §4.6) and how it is stored.
+
+Batch runs write one Parquet partition per user and local date
+(``Layout.predictions_partition``); the online loop appends the same records as JSON lines
+(``Layout.online_predictions_file``). Both go through :func:`record_to_json` /
+:func:`frame_from_records`, so a record from either path compares byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from taskclf.core._atomic import append_line_durably, atomic_write_with
+from taskclf.core.errors import ArtifactError
+from taskclf.core.paths import Layout
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "bucket_start_ts",
+    "core_label",
+    "confidence",
+    "is_rejected",
+    "predicted_label",
+    "mapped_label",
+    "core_probs",
+    "model_id",
+)
+_PROB_DECIMALS = 10
+
+
+def probs_to_json(probs: Sequence[float] | np.ndarray) -> str:
+    """Canonical JSON list of probabilities (rounded so batch and online agree exactly)."""
+    return json.dumps([round(float(p), _PROB_DECIMALS) for p in probs], separators=(",", ":"))
+
+
+def empty_predictions() -> pd.DataFrame:
+    """An empty predictions frame with the record columns and dtypes."""
+    return pd.DataFrame(
+        {
+            "user_id": pd.Series([], dtype=object),
+            "bucket_start_ts": pd.Series([], dtype="datetime64[us, UTC]"),
+            "core_label": pd.Series([], dtype=object),
+            "confidence": pd.Series([], dtype=np.float64),
+            "is_rejected": pd.Series([], dtype=bool),
+            "predicted_label": pd.Series([], dtype=object),
+            "mapped_label": pd.Series([], dtype=object),
+            "core_probs": pd.Series([], dtype=object),
+            "model_id": pd.Series([], dtype=object),
+        }
+    )
+
+
+def normalize_predictions(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns in record order with canonical dtypes, sorted by user and time."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
+    if missing:
+        raise ArtifactError(f"predictions lack columns {missing}")
+    out = df.loc[:, list(PREDICTION_COLUMNS)].copy()
+    out["bucket_start_ts"] = pd.to_datetime(out["bucket_start_ts"], utc=True).astype(
+        "datetime64[us, UTC]"
+    )
+    out["confidence"] = out["confidence"].astype(np.float64).round(_PROB_DECIMALS)
+    out["is_rejected"] = out["is_rejected"].astype(bool)
+    for col in ("user_id", "core_label", "predicted_label", "mapped_label", "model_id"):
+        out[col] = out[col].astype(object)
+    out["core_probs"] = out["core_probs"].astype(object)
+    out = out.sort_values(["user_id", "bucket_start_ts"], kind="mergesort")
+    return out.reset_index(drop=True)
+
+
+def record_to_json(record: Mapping[str, Any]) -> str:
+    """One record as a canonical JSON line (used by the online log and parity tests)."""
+    ts = record["bucket_start_ts"]
+    ts_text = pd.Timestamp(ts).tz_convert(UTC).isoformat()
+    obj = {
+        "user_id": str(record["user_id"]),
+        "bucket_start_ts": ts_text,
+        "core_label": str(record["core_label"]),
+        "confidence": round(float(record["confidence"]), _PROB_DECIMALS),
+        "is_rejected": bool(record["is_rejected"]),
+        "predicted_label": str(record["predicted_label"]),
+        "mapped_label": str(record["mapped_label"]),
+        "core_probs": str(record["core_probs"]),
+        "model_id": str(record["model_id"]),
+    }
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def frame_from_records(lines: Iterable[str]) -> pd.DataFrame:
+    """Parse JSON-line records back into a normalized predictions frame."""
+    rows = [json.loads(line) for line in lines if line.strip()]
+    if not rows:
+        return empty_predictions()
+    return normalize_predictions(pd.DataFrame(rows))
+
+
+def write_prediction_partitions(
+    layout: Layout, predictions: pd.DataFrame, local_dates: pd.Series
+) -> list[Path]:
+    """Write one Parquet file per (user, local date); each atomically. Returns the paths."""
+    df = normalize_predictions(predictions.assign(_day=local_dates.to_numpy()))
+    written: list[Path] = []
+    for (user_id, day), part in df.groupby(["user_id", "_day"], sort=True):
+        path = layout.predictions_partition(_as_date(day), str(user_id))
+        frame = part.drop(columns="_day").reset_index(drop=True)
+        _write_parquet(path, frame)
+        written.append(path)
+    return written
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    def writer(tmp: Path) -> None:
+        frame.to_parquet(tmp, index=False)
+
+    atomic_write_with(path, writer)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+def read_prediction_partitions(
+    layout: Layout,
+    date_from: date,
+    date_to: date,
+    *,
+    user_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read batch predictions of local dates ``date_from..date_to`` (inclusive)."""
+    frames: list[pd.DataFrame] = []
+    base = layout.predictions_dir
+    if base.is_dir():
+        for day_dir in sorted(base.glob("date=*")):
+            day = date.fromisoformat(day_dir.name.removeprefix("date="))
+            if not date_from <= day <= date_to:
+                continue
+            for path in sorted(day_dir.glob("*.parquet")):
+                frames.append(pd.read_parquet(path))
+    if not frames:
+        return empty_predictions()
+    df = normalize_predictions(pd.concat(frames, ignore_index=True))
+    if user_ids is not None:
+        df = df[df["user_id"].isin(list(user_ids))].reset_index(drop=True)
+    return df
+
+
+def append_online_records(path: Path, records: pd.DataFrame) -> None:
+    """Append records durably, one JSON line each (an interrupted append loses no earlier line)."""
+    for record in records.to_dict("records"):
+        append_line_durably(path, record_to_json({str(k): v for k, v in record.items()}))
+
+
+def read_online_records(path: Path) -> pd.DataFrame:
+    """Read an online JSONL file; a torn last line (crash mid-append) is ignored."""
+    if not path.exists():
+        return empty_predictions()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    good: list[str] = []
+    for i, line in enumerate(lines):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise ArtifactError(f"'{path}': line {i + 1} is not valid JSON") from None
+        good.append(line)
+    return frame_from_records(good)
+
+
+def local_dates(
+    ts: pd.Series, user_ids: pd.Series, tz_for: Mapping[str, str] | None, default_tz: str
+) -> pd.Series:
+    """Local calendar date of each timestamp in its user's time zone."""
+    out = pd.Series(index=ts.index, dtype=object)
+    zones = tz_for or {}
+    for uid in pd.unique(user_ids):
+        mask = (user_ids == uid).to_numpy()
+        tz = zones.get(str(uid), default_tz)
+        out[mask] = pd.to_datetime(ts[mask], utc=True).dt.tz_convert(tz).dt.date.to_numpy()
+    return out
+
+
+def utc_datetime(ts: Any) -> datetime:
+    """A pandas/np timestamp as an aware UTC datetime."""
+    return pd.Timestamp(ts).tz_convert(UTC).to_pydatetime()

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskclf.core.encoding import (
+    MatrixEncoder,
+    categorical_feature_indices,
+    encode_features,
+    encoders_from_json,
+    encoders_to_json,
+    feature_columns,
+    fit_categorical_encoders,
+)
+from taskclf.core.errors import ArtifactError, SchemaError
+
+
+def _frame(n: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    cols = feature_columns("v2")
+    data: dict[str, object] = {c: rng.random(n) for c in cols}
+    data["app_id"] = ["code", "slack", None, "code", "zoom", "code"][:n]
+    data["app_category"] = ["editor", "chat", "other", "editor", "meeting", "editor"][:n]
+    data["domain_category"] = ["non_browser"] * n
+    data["is_browser"] = np.array([True, False] * (n // 2))
+    keys = np.array(rng.random(n))
+    keys[1] = np.nan
+    data["keys_per_min"] = keys
+    return pd.DataFrame(data)
+
+
+def test_frame_and_row_encodings_agree_and_unknowns_map_to_reserved_code():
+    df = _frame()
+    enc = fit_categorical_encoders(df.iloc[:4], "v2")
+    assert "__unknown__" in list(enc["app_id"].classes_)
+    matrix = encode_features(df, enc, "v2")
+    assert matrix.shape == (6, len(feature_columns("v2")))
+    me = MatrixEncoder(enc, "v2")
+    for i, row in enumerate(df.to_dict("records")):
+        np.testing.assert_array_equal(me.encode_row(row)[0], matrix[i])
+    app_j = feature_columns("v2").index("app_id")
+    unknown = list(enc["app_id"].classes_).index("__unknown__")
+    assert matrix[4, app_j] == unknown  # 'zoom' not seen in training rows
+    assert np.isnan(matrix[2, app_j])  # missing stays missing
+    assert np.isnan(matrix[1, feature_columns("v2").index("keys_per_min")])
+    assert categorical_feature_indices("v2") == [
+        feature_columns("v2").index(c) for c in ("app_id", "app_category", "domain_category")
+    ]
+
+
+def test_encoder_json_round_trip_and_validation():
+    enc = fit_categorical_encoders(_frame(), "v2")
+    back = encoders_from_json(encoders_to_json(enc))
+    assert encoders_to_json(back) == encoders_to_json(enc)
+    with pytest.raises(ArtifactError, match="sorted"):
+        encoders_from_json({"app_id": ["b", "a", "__unknown__"]})
+
+
+def test_missing_columns_refused():
+    df = _frame()
+    enc = fit_categorical_encoders(df, "v2")
+    with pytest.raises(SchemaError, match="lacks model columns"):
+        encode_features(df.drop(columns=["hour_of_day"]), enc, "v2")
+    with pytest.raises(ArtifactError, match="encoders missing"):
+        encode_features(df, {}, "v2")
