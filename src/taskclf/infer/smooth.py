@@ -1,0 +1,742 @@
+"""Smoothing of per-minute labels and their grouping into segments (pure functions).
+
+The inference pipeline predicts one label per minute; minute-level predictions flicker. This
+module turns them into something a person reads:
+
+- :func:`rolling_majority` replaces each minute's label by the majority label of a centered
+  window over the time-ordered minutes of ONE user (vectorized, numpy). :class:`OnlineSmoother`
+  is the same computation as a fold (push one minute, receive finalized minutes ``window // 2``
+  minutes later) and returns exactly what :func:`rolling_majority` returns on the same minutes.
+- :func:`segmentize` groups consecutive minutes with the same label into :class:`Segment` s;
+  :func:`merge_short_segments` lets short segments be absorbed by a neighbour.
+- :func:`flap_rate` measures flicker (label changes per step).
+
+Rules shared by every function here:
+
+- **Mixed/Unknown** (``core.defaults.MIXED_UNKNOWN``, the reject label) is a label like any
+  other. An isolated reject inside a run is therefore smoothed away, while a run of rejects at
+  least ``window // 2 + 1`` minutes long stays rejected.
+- **Gaps**: a minute whose start lies more than ``idle_gap_seconds`` after the END of the
+  previous minute (``previous start + bucket_seconds``) starts a new contiguous run. Smoothing
+  windows never reach across runs, segments never span them, and short segments are never
+  merged across them.
+- **Majority and ties**: the smoothed label is the label with strictly the most votes in the
+  window; when two or more labels share the top count the center minute keeps its own label
+  ("no clear majority, keep the observation"). At the edges of a run the window is truncated.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from taskclf.core.defaults import (
+    DEFAULT_BUCKET_SECONDS,
+    DEFAULT_IDLE_GAP_SECONDS,
+    DEFAULT_MIN_BLOCK_SECONDS,
+    DEFAULT_SMOOTH_WINDOW,
+)
+from taskclf.core.errors import ArtifactError, InputError
+from taskclf.core.time import ensure_utc
+
+_NS = 1_000_000_000
+
+TimestampsLike = Sequence[datetime] | pd.Series | pd.DatetimeIndex
+
+
+class Segment(BaseModel):
+    """A maximal block of minutes of one user with one label (DESIGN §4.6 ``segments.json``).
+
+    Attributes:
+        user_id: The user, or ``None`` when the segments were computed without user ids.
+        start_ts: Start of the first minute (aware UTC, inclusive).
+        end_ts: End of the last minute (aware UTC, exclusive).
+        label: The (smoothed) label of every minute of the segment.
+        bucket_count: Number of minutes in the segment. It may be smaller than
+            ``(end_ts - start_ts) / bucket`` when the segment contains short gaps (at most the
+            idle gap) without data.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: str | None
+    start_ts: datetime
+    end_ts: datetime
+    label: str
+    bucket_count: int = Field(ge=1)
+
+    @field_validator("start_ts", "end_ts")
+    @classmethod
+    def _aware(cls, value: datetime, info: Any) -> datetime:
+        return ensure_utc(value, field=str(info.field_name))
+
+    @property
+    def duration_seconds(self) -> float:
+        """``end_ts - start_ts`` in seconds."""
+        return (self.end_ts - self.start_ts).total_seconds()
+
+
+class SmoothedMinute(NamedTuple):
+    """One finalized output of :class:`OnlineSmoother`.
+
+    Attributes:
+        position: 0-based index of the minute among all minutes pushed so far.
+        bucket_start: The minute's start as pushed (``None`` if pushed without one).
+        label: The smoothed label; equals ``rolling_majority(...)[position]``.
+    """
+
+    position: int
+    bucket_start: datetime | None
+    label: str
+
+
+# --------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def check_window(window: int) -> int:
+    """Return ``window`` if it is an odd integer >= 1, else raise :class:`InputError`."""
+    if isinstance(window, bool) or not isinstance(window, int | np.integer):
+        raise InputError(f"smoothing window must be an odd integer >= 1, got {window!r}")
+    if window < 1 or window % 2 == 0:
+        raise InputError(
+            f"smoothing window must be an odd integer >= 1 (1 = no smoothing), got {window}"
+        )
+    return int(window)
+
+
+def _check_gap_params(bucket_seconds: int, idle_gap_seconds: float) -> None:
+    if bucket_seconds <= 0:
+        raise InputError(f"bucket_seconds must be > 0, got {bucket_seconds}")
+    if idle_gap_seconds < 0:
+        raise InputError(f"idle_gap_seconds must be >= 0, got {idle_gap_seconds}")
+
+
+def timestamps_to_ns(
+    values: TimestampsLike, *, field: str = "bucket_start_ts"
+) -> NDArray[np.int64]:
+    """Aware timestamps as int64 nanoseconds since the epoch (UTC).
+
+    Args:
+        values: A sequence of aware ``datetime`` s, or a tz-aware pandas Series/DatetimeIndex.
+        field: Name used in error messages.
+
+    Returns:
+        Array of shape ``(n,)``, dtype int64.
+
+    Raises:
+        InputError: A naive timestamp or a missing value.
+    """
+    if isinstance(values, pd.Series | pd.DatetimeIndex):
+        if len(values) and not isinstance(values.dtype, pd.DatetimeTZDtype):
+            raise InputError(
+                f"{field} must be time-zone aware (UTC), got dtype {values.dtype}; "
+                "convert with .dt.tz_localize('UTC') if the values are UTC"
+            )
+        index = pd.DatetimeIndex(values)
+    else:
+        seq = list(values)
+        for i, value in enumerate(seq):
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise InputError(
+                    f"{field}[{i}] must be an aware datetime, got {type(value).__name__} {value!r}"
+                )
+        index = pd.DatetimeIndex(pd.to_datetime(seq, utc=True)) if seq else pd.DatetimeIndex([])
+    if index.hasnans:
+        i = int(np.flatnonzero(index.isna())[0])
+        raise InputError(f"{field}[{i}] is missing (NaT); every minute needs its start time")
+    if len(index) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(index.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
+
+
+def _run_breaks(
+    starts_ns: NDArray[np.int64], bucket_seconds: int, idle_gap_seconds: float
+) -> NDArray[np.bool_]:
+    """``breaks[i]`` is True when minute ``i`` (i >= 1) starts a new contiguous run."""
+    gap_ns = np.diff(starts_ns) - np.int64(bucket_seconds) * _NS
+    return np.concatenate([[False], gap_ns > np.int64(round(idle_gap_seconds * _NS))])
+
+
+def _check_strictly_increasing(starts_ns: NDArray[np.int64], *, what: str) -> None:
+    bad = np.flatnonzero(np.diff(starts_ns) <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise InputError(
+            f"{what}: bucket_start_ts must be strictly increasing (one row per minute, time "
+            f"ordered), but row {i} ({_fmt_ns(starts_ns[i])}) does not come after row {i - 1} "
+            f"({_fmt_ns(starts_ns[i - 1])}); sort by time and drop duplicate minutes"
+        )
+
+
+def _fmt_ns(value: np.int64) -> str:
+    return datetime.fromtimestamp(int(value) / _NS, tz=UTC).isoformat()
+
+
+def _as_label_array(labels: Sequence[str] | NDArray[Any] | pd.Series) -> NDArray[np.object_]:
+    arr = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels, dtype=object)
+    if arr.ndim != 1:
+        raise InputError(f"labels must be one-dimensional, got shape {arr.shape}")
+    bad = [i for i, v in enumerate(arr) if not isinstance(v, str)] if arr.size else []
+    if bad:
+        raise InputError(
+            f"labels[{bad[0]}] must be a string label, got {type(arr[bad[0]]).__name__}; "
+            "fill missing labels (e.g. with 'Mixed/Unknown') before smoothing"
+        )
+    return arr
+
+
+# --------------------------------------------------------------------------------------------
+# batch smoothing
+
+
+def _majority(codes: NDArray[np.intp], breaks: NDArray[np.bool_], half: int) -> NDArray[np.intp]:
+    """Vectorized centered majority vote of label codes within runs (see module docstring).
+
+    Args:
+        codes: Label codes, shape ``(n,)``.
+        breaks: ``breaks[i]`` True when position ``i`` starts a new run, shape ``(n,)``.
+        half: Half window width (``window // 2``).
+
+    Returns:
+        Smoothed codes, shape ``(n,)``.
+    """
+    n = codes.shape[0]
+    if n == 0 or half == 0:
+        return codes.copy()
+    k = int(codes.max()) + 1
+    pos = np.arange(n)
+    run_id = np.cumsum(breaks)
+    run_first = np.flatnonzero(np.concatenate([[True], breaks[1:]]))
+    run_end = np.append(run_first[1:], n)
+    lo = np.maximum(pos - half, run_first[run_id])
+    hi = np.minimum(pos + half + 1, run_end[run_id])
+    # Window counts per label from a prefix sum of one-hot codes: O(n * k) memory and time.
+    onehot = np.zeros((n + 1, k), dtype=np.int32)
+    onehot[pos + 1, codes] = 1
+    prefix = np.cumsum(onehot, axis=0, dtype=np.int32)
+    counts = prefix[hi] - prefix[lo]
+    best = counts.max(axis=1)
+    unique_best = (counts == best[:, None]).sum(axis=1) == 1
+    return np.where(unique_best, counts.argmax(axis=1), codes)
+
+
+def rolling_majority(
+    labels: Sequence[str],
+    window: int = DEFAULT_SMOOTH_WINDOW,
+    *,
+    bucket_starts: TimestampsLike | None = None,
+    bucket_seconds: int = DEFAULT_BUCKET_SECONDS,
+    idle_gap_seconds: float = DEFAULT_IDLE_GAP_SECONDS,
+) -> list[str]:
+    """Centered rolling-majority smoothing of ONE user's time-ordered minute labels.
+
+    Each minute ``i`` gets the label with strictly the most votes among the minutes
+    ``i - window // 2 .. i + window // 2`` of its contiguous run; if the top count is shared,
+    minute ``i`` keeps its own label. Mixed/Unknown votes like any label. ``window=1`` is the
+    identity.
+
+    Args:
+        labels: Labels in time order, shape ``(n,)``.
+        window: Odd window size >= 1.
+        bucket_starts: Optional minute starts (aware), shape ``(n,)``, strictly increasing.
+            When given, the series is split into runs at gaps longer than ``idle_gap_seconds``
+            and windows never cross a run boundary; when omitted the minutes are treated as
+            one contiguous run.
+        bucket_seconds: Bucket width in seconds.
+        idle_gap_seconds: Largest gap (seconds without minutes) that smoothing bridges.
+
+    Returns:
+        The smoothed labels, a new list of length ``n``; every output label occurs in ``labels``.
+
+    Raises:
+        InputError: Bad window, lengths differ, or timestamps not aware/strictly increasing.
+    """
+    half = check_window(window) // 2
+    arr = _as_label_array(labels)
+    breaks = np.zeros(arr.shape[0], dtype=bool)
+    if bucket_starts is not None:
+        _check_gap_params(bucket_seconds, idle_gap_seconds)
+        starts_ns = timestamps_to_ns(bucket_starts)
+        _check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
+        _check_strictly_increasing(starts_ns, what="rolling_majority")
+        breaks = _run_breaks(starts_ns, bucket_seconds, idle_gap_seconds)
+    return _smooth(arr, breaks, half)
+
+
+def rolling_majority_by_user(
+    user_ids: Sequence[str],
+    labels: Sequence[str],
+    window: int = DEFAULT_SMOOTH_WINDOW,
+    *,
+    bucket_starts: TimestampsLike,
+    bucket_seconds: int = DEFAULT_BUCKET_SECONDS,
+    idle_gap_seconds: float = DEFAULT_IDLE_GAP_SECONDS,
+) -> list[str]:
+    """:func:`rolling_majority` over many users at once (one vectorized pass).
+
+    Rows must be grouped by user (each user's rows contiguous) and strictly time ordered within
+    a user, e.g. a frame sorted by ``(user_id, bucket_start_ts)``. A new user starts a new run,
+    so the result equals calling :func:`rolling_majority` on every user's rows separately.
+
+    Args:
+        user_ids: User of each row, shape ``(n,)``.
+        labels: Label of each row, shape ``(n,)``.
+        window: Odd window size >= 1.
+        bucket_starts: Minute starts (aware), shape ``(n,)``.
+        bucket_seconds: Bucket width in seconds.
+        idle_gap_seconds: Largest gap that smoothing bridges.
+
+    Returns:
+        Smoothed labels aligned with the input rows.
+
+    Raises:
+        InputError: Users not grouped, times not increasing within a user, or lengths differ.
+    """
+    half = check_window(window) // 2
+    _check_gap_params(bucket_seconds, idle_gap_seconds)
+    arr = _as_label_array(labels)
+    users = np.asarray(list(user_ids), dtype=object)
+    starts_ns = timestamps_to_ns(bucket_starts)
+    _check_lengths(arr.shape[0], users.shape[0], "user_ids")
+    _check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
+    user_breaks = _user_breaks(users)
+    breaks = _run_breaks(starts_ns, bucket_seconds, idle_gap_seconds) | user_breaks
+    inside = np.flatnonzero(~user_breaks[1:] & (np.diff(starts_ns) <= 0)) + 1
+    if inside.size:
+        i = int(inside[0])
+        raise InputError(
+            f"rolling_majority_by_user: user {users[i]!r}: row {i} ({_fmt_ns(starts_ns[i])}) "
+            f"does not come after row {i - 1} ({_fmt_ns(starts_ns[i - 1])}); sort by "
+            "(user_id, bucket_start_ts) and drop duplicate minutes"
+        )
+    return _smooth(arr, breaks, half)
+
+
+def _user_breaks(users: NDArray[np.object_]) -> NDArray[np.bool_]:
+    n = users.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    codes, _ = pd.factorize(users, use_na_sentinel=False)
+    breaks = np.concatenate([[False], codes[1:] != codes[:-1]])
+    first_rows = np.flatnonzero(np.concatenate([[True], breaks[1:]]))
+    seen = codes[first_rows]
+    if np.unique(seen).size != seen.size:
+        dup = pd.Series(seen).duplicated().to_numpy()
+        row = int(first_rows[np.flatnonzero(dup)[0]])
+        raise InputError(
+            f"rows of user {users[row]!r} are not contiguous (they resume at row {row}); "
+            "sort by (user_id, bucket_start_ts) first"
+        )
+    return breaks
+
+
+def _check_lengths(n_labels: int, n_other: int, name: str) -> None:
+    if n_labels != n_other:
+        raise InputError(f"{name} has {n_other} entries but labels has {n_labels}; they must align")
+
+
+def _smooth(arr: NDArray[np.object_], breaks: NDArray[np.bool_], half: int) -> list[str]:
+    if arr.shape[0] == 0:
+        return []
+    codes, uniques = pd.factorize(arr, use_na_sentinel=False)
+    smoothed = _majority(np.asarray(codes, dtype=np.intp), breaks, half)
+    return [str(v) for v in np.asarray(uniques, dtype=object)[smoothed]]
+
+
+# --------------------------------------------------------------------------------------------
+# online smoothing
+
+
+def _vote(window_labels: Sequence[str], center: str) -> str:
+    """The scalar form of :func:`_majority`: strict plurality, else the center label."""
+    counts = Counter(window_labels)
+    best = max(counts.values())
+    winners = [label for label, count in counts.items() if count == best]
+    return winners[0] if len(winners) == 1 else center
+
+
+@dataclass
+class _Entry:
+    run_index: int
+    position: int
+    bucket_start: datetime | None
+    label: str
+
+
+class OnlineSmoother:
+    """Incremental :func:`rolling_majority`: a fold over one user's minutes.
+
+    ``push`` one minute at a time (time order); each call returns the minutes whose smoothed
+    label is now final. A minute is final once ``window // 2`` later minutes of its run are
+    known (the lag), or as soon as a gap ends its run; :meth:`flush` finalizes the rest. The
+    concatenated outputs equal ``rolling_majority(all_labels, window, bucket_starts=...)``
+    element for element. Memory is O(window).
+
+    Args:
+        window: Odd window size >= 1.
+        bucket_seconds: Bucket width in seconds (for gap detection).
+        idle_gap_seconds: Largest gap that smoothing bridges.
+    """
+
+    def __init__(
+        self,
+        window: int = DEFAULT_SMOOTH_WINDOW,
+        *,
+        bucket_seconds: int = DEFAULT_BUCKET_SECONDS,
+        idle_gap_seconds: float = DEFAULT_IDLE_GAP_SECONDS,
+    ) -> None:
+        self.window = check_window(window)
+        _check_gap_params(bucket_seconds, idle_gap_seconds)
+        self._half = self.window // 2
+        self._max_gap = timedelta(seconds=idle_gap_seconds)
+        self._bucket = timedelta(seconds=bucket_seconds)
+        self._recent: deque[_Entry] = deque(maxlen=self.window)
+        self._run_len = 0
+        self._next_position = 0
+        self._last_start: datetime | None = None
+        self._with_times: bool | None = None
+
+    @property
+    def lag(self) -> int:
+        """Minutes between pushing a minute and receiving it finalized (``window // 2``)."""
+        return self._half
+
+    @property
+    def pending(self) -> int:
+        """Minutes pushed but not yet finalized."""
+        return min(self._run_len, self._half)
+
+    def push(self, label: str, bucket_start: datetime | None = None) -> list[SmoothedMinute]:
+        """Add the next minute; return the minutes finalized by it (oldest first).
+
+        Args:
+            label: The minute's (post-reject) label.
+            bucket_start: The minute's start (aware). Give it for every minute or for none.
+
+        Returns:
+            Zero or more finalized minutes; several when a gap closes the previous run.
+
+        Raises:
+            InputError: Non-string label, naive or non-increasing time, or mixed use of times.
+        """
+        if not isinstance(label, str):
+            raise InputError(
+                f"minute {self._next_position}: label must be a string, got {type(label).__name__}"
+            )
+        start = self._check_start(bucket_start)
+        out: list[SmoothedMinute] = []
+        last = self._last_start
+        if start is not None and last is not None and start - (last + self._bucket) > self._max_gap:
+            out.extend(self._finish_run())
+        self._recent.append(_Entry(self._run_len, self._next_position, start, label))
+        self._run_len += 1
+        self._next_position += 1
+        self._last_start = start
+        ready = self._run_len - 1 - self._half
+        if ready >= 0:
+            out.append(self._finalize(ready))
+        return out
+
+    def flush(self) -> list[SmoothedMinute]:
+        """Finalize every pending minute (end of stream); the smoother stays usable."""
+        out = self._finish_run()
+        self._last_start = None
+        return out
+
+    def _check_start(self, bucket_start: datetime | None) -> datetime | None:
+        with_times = bucket_start is not None
+        if self._with_times is not None and with_times != self._with_times:
+            raise InputError(
+                f"minute {self._next_position}: give bucket_start for every pushed minute or "
+                "for none"
+            )
+        self._with_times = with_times
+        if bucket_start is None:
+            return None
+        start = ensure_utc(bucket_start, field=f"minute {self._next_position} bucket_start")
+        if self._last_start is not None and start <= self._last_start:
+            raise InputError(
+                f"minute {self._next_position}: bucket_start {start.isoformat()} does not come "
+                f"after the previous minute {self._last_start.isoformat()}; push minutes in "
+                "time order, once each"
+            )
+        return start
+
+    def _finalize(self, run_index: int) -> SmoothedMinute:
+        lo, hi = run_index - self._half, run_index + self._half
+        window = [e.label for e in self._recent if lo <= e.run_index <= hi]
+        center = next(e for e in self._recent if e.run_index == run_index)
+        return SmoothedMinute(center.position, center.bucket_start, _vote(window, center.label))
+
+    def _finish_run(self) -> list[SmoothedMinute]:
+        first_pending = max(0, self._run_len - self._half)
+        out = [self._finalize(r) for r in range(first_pending, self._run_len)]
+        self._recent.clear()
+        self._run_len = 0
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# segments
+
+
+def flap_rate(labels: Sequence[str]) -> float:
+    """Label changes per step: ``#{i : labels[i] != labels[i-1]} / (n - 1)``; 0 when n < 2."""
+    arr = _as_label_array(labels)
+    if arr.shape[0] < 2:
+        return 0.0
+    return float(np.count_nonzero(arr[1:] != arr[:-1])) / float(arr.shape[0] - 1)
+
+
+def segmentize(
+    bucket_starts: TimestampsLike,
+    labels: Sequence[str],
+    *,
+    user_ids: str | Sequence[str] | None = None,
+    bucket_seconds: int = DEFAULT_BUCKET_SECONDS,
+    idle_gap_seconds: float = DEFAULT_IDLE_GAP_SECONDS,
+) -> list[Segment]:
+    """Group minutes into segments of one user and one label.
+
+    A segment ends when the label changes, the user changes, or the next minute starts more
+    than ``idle_gap_seconds`` after the end of the previous one. Rows may come in any order;
+    they are ordered by ``(user_id, bucket_start)`` first. The segments partition the minutes:
+    their ``bucket_count`` s sum to ``n``.
+
+    Args:
+        bucket_starts: Minute starts (aware), shape ``(n,)``.
+        labels: Label of each minute (normally the smoothed ``predicted_label``), shape ``(n,)``.
+        user_ids: One user id for all rows, one per row, or ``None`` (segments get
+            ``user_id=None``).
+        bucket_seconds: Bucket width; a segment ends ``bucket_seconds`` after its last start.
+        idle_gap_seconds: Largest gap inside one segment.
+
+    Returns:
+        Segments ordered by user (``None`` first) then start time.
+
+    Raises:
+        InputError: Lengths differ, naive timestamps, or a duplicate minute of one user.
+    """
+    _check_gap_params(bucket_seconds, idle_gap_seconds)
+    arr = _as_label_array(labels)
+    starts_ns = timestamps_to_ns(bucket_starts)
+    n = arr.shape[0]
+    _check_lengths(n, starts_ns.shape[0], "bucket_starts")
+    users = _broadcast_users(user_ids, n)
+    if n == 0:
+        return []
+    user_codes, user_uniques = _sorted_user_codes(users)
+    order = np.lexsort((starts_ns, user_codes))
+    starts_ns, arr, user_codes = starts_ns[order], arr[order], user_codes[order]
+    same_user = user_codes[1:] == user_codes[:-1]
+    dup = np.flatnonzero(same_user & (np.diff(starts_ns) <= 0))
+    if dup.size:
+        row = int(order[dup[0] + 1])
+        raise InputError(
+            f"segmentize: duplicate minute {_fmt_ns(starts_ns[dup[0] + 1])} of user "
+            f"{user_uniques[user_codes[dup[0] + 1]]!r} (input row {row}); one row per minute"
+        )
+    breaks = _run_breaks(starts_ns, bucket_seconds, idle_gap_seconds)
+    breaks[1:] |= ~same_user | (arr[1:] != arr[:-1])
+    firsts = np.flatnonzero(np.concatenate([[True], breaks[1:]]))
+    lasts = np.append(firsts[1:], n) - 1
+    bucket_ns = np.int64(bucket_seconds) * _NS
+    return [
+        Segment.model_construct(
+            user_id=user_uniques[user_codes[f]],
+            start_ts=_ns_to_datetime(starts_ns[f]),
+            end_ts=_ns_to_datetime(starts_ns[last] + bucket_ns),
+            label=str(arr[f]),
+            bucket_count=int(last - f + 1),
+        )
+        for f, last in zip(firsts.tolist(), lasts.tolist(), strict=True)
+    ]
+
+
+def _broadcast_users(user_ids: str | Sequence[str] | None, n: int) -> list[str | None]:
+    if user_ids is None or isinstance(user_ids, str):
+        return [user_ids] * n
+    users: list[str | None] = list(user_ids)
+    _check_lengths(n, len(users), "user_ids")
+    for i, user in enumerate(users):
+        if not isinstance(user, str):
+            raise InputError(f"user_ids[{i}] must be a string, got {type(user).__name__}")
+    return users
+
+
+def _sorted_user_codes(
+    users: list[str | None],
+) -> tuple[NDArray[np.intp], list[str | None]]:
+    """Codes whose order is the sort order of the users (``None`` first)."""
+    uniques = sorted(set(users), key=lambda u: (u is not None, u or ""))
+    lookup = {u: i for i, u in enumerate(uniques)}
+    return np.fromiter((lookup[u] for u in users), dtype=np.intp, count=len(users)), uniques
+
+
+def _ns_to_datetime(value: np.int64 | int) -> datetime:
+    seconds, rem = divmod(int(value), _NS)
+    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=rem // 1000)
+
+
+def merge_short_segments(
+    segments: Sequence[Segment],
+    min_block_seconds: float = DEFAULT_MIN_BLOCK_SECONDS,
+    *,
+    idle_gap_seconds: float = DEFAULT_IDLE_GAP_SECONDS,
+) -> list[Segment]:
+    """Let segments shorter than ``min_block_seconds`` be absorbed by a neighbour.
+
+    Segments of one user whose gaps are at most ``idle_gap_seconds`` form a contiguous run;
+    merging happens only inside a run. Repeatedly the shortest short segment (``end_ts -
+    start_ts < min_block_seconds``; ties: the earliest) is absorbed by its LONGER adjacent
+    neighbour in the run (ties: the previous one); the neighbour keeps its label and grows to
+    cover both, and if it now touches a neighbour with the same label the two coalesce. A short
+    segment alone in its run stays as it is. The result is deterministic, never has more
+    segments than the input and keeps every user's total ``bucket_count``.
+
+    Args:
+        segments: Segments in any order (normally the output of :func:`segmentize`).
+        min_block_seconds: Shortest segment that is kept on its own; <= 0 disables merging.
+        idle_gap_seconds: Largest gap between segments of one contiguous run.
+
+    Returns:
+        The merged segments ordered by user then start time.
+
+    Raises:
+        InputError: Two segments of one user overlap.
+    """
+    ordered = sorted(segments, key=lambda s: (s.user_id is not None, s.user_id or "", s.start_ts))
+    if min_block_seconds <= 0 or len(ordered) < 2:
+        return ordered
+    max_gap = timedelta(seconds=idle_gap_seconds)
+    out: list[Segment] = []
+    run: list[Segment] = [ordered[0]]
+    for prev, seg in itertools.pairwise(ordered):
+        if seg.user_id == prev.user_id and seg.start_ts < prev.end_ts:
+            raise InputError(
+                f"segments of user {seg.user_id!r} overlap: [{prev.start_ts.isoformat()}, "
+                f"{prev.end_ts.isoformat()}) and [{seg.start_ts.isoformat()}, "
+                f"{seg.end_ts.isoformat()}); segments must partition the minutes"
+            )
+        if seg.user_id == prev.user_id and seg.start_ts - prev.end_ts <= max_gap:
+            run.append(seg)
+        else:
+            out.extend(_merge_run(run, min_block_seconds))
+            run = [seg]
+    out.extend(_merge_run(run, min_block_seconds))
+    return out
+
+
+def _merge_run(run: list[Segment], min_block_seconds: float) -> list[Segment]:
+    """Merge inside one contiguous run with a heap of (duration, index, version)."""
+    n = len(run)
+    if n < 2:
+        return run
+    segs: list[Segment | None] = list(run)
+    prev = list(range(-1, n - 1))
+    nxt = [*range(1, n), -1]
+    version = [0] * n
+    heap = [(s.duration_seconds, i, 0) for i, s in enumerate(run)]
+    heapq.heapify(heap)
+    while heap:
+        duration, i, ver = heapq.heappop(heap)
+        seg = segs[i]
+        if seg is None or ver != version[i] or duration >= min_block_seconds:
+            continue
+        target = _pick_neighbour(segs, prev[i], nxt[i])
+        if target < 0:
+            continue
+        _absorb(segs, prev, nxt, target, i)
+        for other in (prev[target], nxt[target]):
+            other_seg, target_seg = segs[other] if other >= 0 else None, segs[target]
+            if (
+                other_seg is not None
+                and target_seg is not None
+                and other_seg.label == target_seg.label
+            ):
+                _absorb(segs, prev, nxt, target, other)
+        version[target] += 1
+        merged = segs[target]
+        assert merged is not None
+        heapq.heappush(heap, (merged.duration_seconds, target, version[target]))
+    return [s for s in segs if s is not None]
+
+
+def _pick_neighbour(segs: list[Segment | None], p: int, q: int) -> int:
+    left = segs[p] if p >= 0 else None
+    right = segs[q] if q >= 0 else None
+    if left is None:
+        return q if right is not None else -1
+    if right is None:
+        return p
+    return q if right.duration_seconds > left.duration_seconds else p
+
+
+def _absorb(
+    segs: list[Segment | None], prev: list[int], nxt: list[int], target: int, victim: int
+) -> None:
+    """Grow ``segs[target]`` over its adjacent ``segs[victim]`` and unlink the victim."""
+    keep, gone = segs[target], segs[victim]
+    assert keep is not None and gone is not None
+    segs[target] = Segment.model_construct(
+        user_id=keep.user_id,
+        start_ts=min(keep.start_ts, gone.start_ts),
+        end_ts=max(keep.end_ts, gone.end_ts),
+        label=keep.label,
+        bucket_count=keep.bucket_count + gone.bucket_count,
+    )
+    segs[victim] = None
+    p, q = prev[victim], nxt[victim]
+    if p >= 0:
+        nxt[p] = q
+    if q >= 0:
+        prev[q] = p
+
+
+# --------------------------------------------------------------------------------------------
+# (de)serialization of segments.json records
+
+
+def segments_to_records(segments: Sequence[Segment]) -> list[dict[str, Any]]:
+    """JSON-ready ``[{user_id, start_ts, end_ts, label, bucket_count}]`` (ISO UTC times)."""
+    return [
+        {
+            "user_id": s.user_id,
+            "start_ts": s.start_ts.astimezone(UTC).isoformat(),
+            "end_ts": s.end_ts.astimezone(UTC).isoformat(),
+            "label": s.label,
+            "bucket_count": s.bucket_count,
+        }
+        for s in segments
+    ]
+
+
+def segments_from_records(records: object, *, where: str = "segments.json") -> list[Segment]:
+    """Inverse of :func:`segments_to_records`, validating every record.
+
+    Raises:
+        ArtifactError: Not a list of segment objects, naming the bad record.
+    """
+    if not isinstance(records, list):
+        raise ArtifactError(f"'{where}': expected a JSON list of segments, got {type(records)}")
+    out: list[Segment] = []
+    for i, record in enumerate(records):
+        try:
+            out.append(Segment.model_validate(record))
+        except (ValidationError, InputError) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise ArtifactError(
+                f"'{where}': segment #{i} is invalid: {detail}; re-run 'taskclf infer batch'"
+            ) from None
+    return out
