@@ -1,0 +1,325 @@
+"""The one inference pipeline (DESIGN §1), shared by batch and online.
+
+Canonical order for every row: features → encode categoricals → model probabilities →
+calibrate (per user) → reject (per-user threshold, else global) → smooth (rolling majority over
+the user's own time series) → segments (merge short) → taxonomy mapping of the smoothed label →
+output record.
+
+Batch calls :func:`run_pipeline` on a frame of many users; online calls
+:meth:`OnlinePredictor.predict_bucket` with one closed minute. Both use :func:`score_matrix`
+for everything up to the reject decision and the same smoothing rule (the online smoother is
+the fold form of the batch smoother, with a lag of ``window // 2`` minutes), so the records they
+produce are identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.preprocessing import LabelEncoder
+
+from taskclf.core.defaults import (
+    DEFAULT_BUCKET_SECONDS,
+    DEFAULT_IDLE_GAP_SECONDS,
+    DEFAULT_MIN_BLOCK_SECONDS,
+    DEFAULT_REJECT_THRESHOLD,
+    DEFAULT_SMOOTH_WINDOW,
+    MIXED_UNKNOWN,
+)
+from taskclf.core.encoding import MatrixEncoder
+from taskclf.core.errors import InputError
+from taskclf.core.types import LABEL_SET_V1
+from taskclf.infer.prediction import (
+    PREDICTION_COLUMNS,
+    empty_predictions,
+    normalize_predictions,
+    probs_to_json,
+)
+from taskclf.infer.smooth import (
+    OnlineSmoother,
+    Segment,
+    merge_short_segments,
+    rolling_majority_by_user,
+    segmentize,
+)
+
+
+class BatchCalibrator(Protocol):
+    """What the pipeline needs of a calibrator store."""
+
+    def calibrate_batch(
+        self, core_probs: NDArray[np.float64], user_ids: Sequence[str] | NDArray[Any]
+    ) -> NDArray[np.float64]: ...
+
+
+LabelMapper = Callable[[Sequence[str]], list[str]]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline needs, resolved once (see ``infer.resolve``)."""
+
+    booster: lgb.Booster
+    cat_encoders: Mapping[str, LabelEncoder]
+    schema_version: str
+    model_id: str
+    label_set: tuple[str, ...] = LABEL_SET_V1
+    calibrator_store: BatchCalibrator | None = None
+    reject_threshold: float = DEFAULT_REJECT_THRESHOLD
+    per_user_reject_thresholds: Mapping[str, float] = field(default_factory=dict)
+    smooth_window: int = DEFAULT_SMOOTH_WINDOW
+    label_mapper: LabelMapper | None = None
+    bucket_seconds: int = DEFAULT_BUCKET_SECONDS
+    idle_gap_seconds: int = DEFAULT_IDLE_GAP_SECONDS
+    min_block_seconds: int = DEFAULT_MIN_BLOCK_SECONDS
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        if tuple(self.label_set) != tuple(sorted(self.label_set)):
+            raise InputError(f"label_set must be sorted, got {list(self.label_set)}")
+        for uid, thr in {
+            "<global>": self.reject_threshold,
+            **self.per_user_reject_thresholds,
+        }.items():
+            if not 0.0 <= float(thr) <= 1.0:
+                raise InputError(f"reject threshold of {uid} must be in [0, 1], got {thr!r}")
+
+    def encoder(self) -> MatrixEncoder:
+        return MatrixEncoder(self.cat_encoders, self.schema_version)
+
+    def map_labels(self, labels: Sequence[str]) -> list[str]:
+        if self.label_mapper is None:
+            return list(labels)
+        return self.label_mapper(labels)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Per-row results up to the reject decision, aligned with the input rows."""
+
+    probs: NDArray[np.float64]  # calibrated, shape (n, k), label_set order
+    core_index: NDArray[np.intp]
+    confidence: NDArray[np.float64]
+    is_rejected: NDArray[np.bool_]
+    reject_labels: list[str]  # core label, or Mixed/Unknown when rejected
+
+
+def predict_raw(config: PipelineConfig, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Model probabilities, shape ``(n, k)`` in ``label_set`` order."""
+    if matrix.shape[0] == 0:
+        return np.zeros((0, len(config.label_set)))
+    if config.num_threads:
+        out = config.booster.predict(matrix, num_threads=config.num_threads)
+    else:
+        out = config.booster.predict(matrix)
+    probs = np.asarray(out, dtype=np.float64)
+    return probs.reshape(matrix.shape[0], len(config.label_set))
+
+
+def score_matrix(
+    config: PipelineConfig, raw_probs: NDArray[np.float64], user_ids: NDArray[Any]
+) -> Scored:
+    """Calibrate per user, then reject below the user's threshold (else the global one)."""
+    probs = raw_probs
+    if config.calibrator_store is not None and len(probs):
+        probs = config.calibrator_store.calibrate_batch(raw_probs, user_ids)
+    core_index = np.argmax(probs, axis=1) if len(probs) else np.zeros(0, dtype=np.intp)
+    confidence = probs[np.arange(len(probs)), core_index] if len(probs) else np.zeros(0)
+    thresholds = _thresholds_for(config, user_ids)
+    is_rejected = confidence < thresholds
+    labels = np.asarray(config.label_set, dtype=object)[core_index]
+    reject_labels = np.where(is_rejected, MIXED_UNKNOWN, labels).tolist()
+    return Scored(probs, core_index, confidence, is_rejected, reject_labels)
+
+
+def _thresholds_for(config: PipelineConfig, user_ids: NDArray[Any]) -> NDArray[np.float64]:
+    out = np.full(len(user_ids), float(config.reject_threshold))
+    if config.per_user_reject_thresholds and len(user_ids):
+        uniq, inverse = np.unique(np.asarray(user_ids, dtype=str), return_inverse=True)
+        per = np.array(
+            [config.per_user_reject_thresholds.get(u, config.reject_threshold) for u in uniq],
+            dtype=np.float64,
+        )
+        out = per[inverse]
+    return out
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Batch output: records (DESIGN §4.6) and merged segments."""
+
+    predictions: pd.DataFrame
+    segments: list[Segment]
+
+
+def _sorted_features(features: pd.DataFrame) -> pd.DataFrame:
+    for col in ("user_id", "bucket_start_ts"):
+        if col not in features.columns:
+            raise InputError(f"feature frame lacks {col!r}; cannot run inference")
+    df = features.sort_values(["user_id", "bucket_start_ts"], kind="mergesort")
+    dup = df.duplicated(["user_id", "bucket_start_ts"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise InputError(
+            f"feature frame has duplicate minutes, e.g. user {row['user_id']!r} at "
+            f"{row['bucket_start_ts']}; rebuild features for that range"
+        )
+    return df.reset_index(drop=True)
+
+
+def run_pipeline(features: pd.DataFrame, config: PipelineConfig) -> PipelineResult:
+    """Run every step on a feature frame of any number of users."""
+    df = _sorted_features(features)
+    user_ids = df["user_id"].astype(str).to_numpy(dtype=object)
+    starts = pd.to_datetime(df["bucket_start_ts"], utc=True)
+    matrix = config.encoder().encode_frame(df)
+    scored = score_matrix(config, predict_raw(config, matrix), user_ids)
+    smoothed = rolling_majority_by_user(
+        user_ids.tolist(),
+        scored.reject_labels,
+        config.smooth_window,
+        bucket_starts=starts,
+        bucket_seconds=config.bucket_seconds,
+        idle_gap_seconds=config.idle_gap_seconds,
+    )
+    records = _records(config, user_ids, starts, scored, smoothed)
+    return PipelineResult(records, _segments(config, records))
+
+
+def _records(
+    config: PipelineConfig,
+    user_ids: NDArray[Any],
+    starts: pd.Series,
+    scored: Scored,
+    smoothed: Sequence[str],
+) -> pd.DataFrame:
+    labels = np.asarray(config.label_set, dtype=object)
+    frame = pd.DataFrame(
+        {
+            "user_id": user_ids,
+            "bucket_start_ts": starts.to_numpy(),
+            "core_label": labels[scored.core_index] if len(scored.core_index) else [],
+            "confidence": scored.confidence,
+            "is_rejected": scored.is_rejected,
+            "predicted_label": list(smoothed),
+            "mapped_label": config.map_labels(list(smoothed)),
+            "core_probs": [probs_to_json(row) for row in scored.probs],
+            "model_id": config.model_id,
+        },
+        columns=list(PREDICTION_COLUMNS),
+    )
+    return normalize_predictions(frame)
+
+
+def _segments(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
+    if records.empty:
+        return []
+    segments = segmentize(
+        records["bucket_start_ts"],
+        records["predicted_label"].tolist(),
+        user_ids=records["user_id"].tolist(),
+        bucket_seconds=config.bucket_seconds,
+        idle_gap_seconds=config.idle_gap_seconds,
+    )
+    return merge_short_segments(
+        segments, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds
+    )
+
+
+@dataclass
+class _Pending:
+    user_id: str
+    start: datetime
+    core_label: str
+    confidence: float
+    is_rejected: bool
+    probs_json: str
+
+
+class OnlinePredictor:
+    """One closed minute at a time through the same steps as :func:`run_pipeline`.
+
+    Smoothing needs ``window // 2`` future minutes, so a minute's record is emitted that many
+    minutes after it closes (or at :meth:`flush`, e.g. on shutdown or at an idle gap).
+    """
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self._encoder = config.encoder()
+        self._smoothers: dict[str, OnlineSmoother] = {}
+        self._pending: dict[str, dict[int, _Pending]] = {}
+        self._pushed: dict[str, int] = {}
+
+    @property
+    def lag_minutes(self) -> int:
+        return self.config.smooth_window // 2
+
+    def predict_bucket(self, row: Mapping[str, Any]) -> pd.DataFrame:
+        """Score one feature row (a closed minute); return the records finalized by it."""
+        user_id = str(row["user_id"])
+        start = pd.Timestamp(row["bucket_start_ts"]).tz_convert("UTC").to_pydatetime()
+        raw = predict_raw(self.config, self._encoder.encode_row(row))
+        scored = score_matrix(self.config, raw, np.array([user_id], dtype=object))
+        smoother = self._smoothers.get(user_id)
+        if smoother is None:
+            smoother = OnlineSmoother(
+                self.config.smooth_window,
+                bucket_seconds=self.config.bucket_seconds,
+                idle_gap_seconds=self.config.idle_gap_seconds,
+            )
+            self._smoothers[user_id] = smoother
+        pending = self._pending.setdefault(user_id, {})
+        position = self._pushed.get(user_id, 0)
+        self._pushed[user_id] = position + 1
+        pending[position] = _Pending(
+            user_id,
+            start,
+            str(self.config.label_set[int(scored.core_index[0])]),
+            float(scored.confidence[0]),
+            bool(scored.is_rejected[0]),
+            probs_to_json(scored.probs[0]),
+        )
+        done = smoother.push(scored.reject_labels[0], start)
+        return self._emit(user_id, done)
+
+    def flush(self, user_id: str | None = None) -> pd.DataFrame:
+        """Finalize pending minutes (all users, or one)."""
+        users = [user_id] if user_id is not None else sorted(self._smoothers)
+        frames = [self._emit(u, self._smoothers[u].flush()) for u in users if u in self._smoothers]
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return _empty_records()
+        return normalize_predictions(pd.concat(frames, ignore_index=True))
+
+    def _emit(self, user_id: str, done: Sequence[Any]) -> pd.DataFrame:
+        if not done:
+            return _empty_records()
+        pending = self._pending[user_id]
+        items = [pending.pop(m.position) for m in done]
+        smoothed = [m.label for m in done]
+        frame = pd.DataFrame(
+            {
+                "user_id": [p.user_id for p in items],
+                "bucket_start_ts": [p.start for p in items],
+                "core_label": [p.core_label for p in items],
+                "confidence": [p.confidence for p in items],
+                "is_rejected": [p.is_rejected for p in items],
+                "predicted_label": smoothed,
+                "mapped_label": self.config.map_labels(smoothed),
+                "core_probs": [p.probs_json for p in items],
+                "model_id": self.config.model_id,
+            },
+            columns=list(PREDICTION_COLUMNS),
+        )
+        return normalize_predictions(frame)
+
+
+def _empty_records() -> pd.DataFrame:
+    return empty_predictions()
