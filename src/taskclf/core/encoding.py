@@ -108,16 +108,24 @@ class MatrixEncoder:
                 f"{missing_cols[:8]}"
             )
         out = np.empty((len(df), len(self.columns)), dtype=np.float64)
+        numeric = [(j, col) for j, col, lookup in self._plan if lookup is None]
+        if numeric:
+            block = df[[col for _, col in numeric]].to_numpy(dtype=np.float64, na_value=np.nan)
+            out[:, [j for j, _ in numeric]] = block
         for j, col, lookup in self._plan:
-            series = df[col]
-            if lookup is None:
-                out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            else:
-                values = series.astype(object).to_numpy()
-                out[:, j] = np.fromiter(
-                    (self._code(col, lookup, v) for v in values), dtype=np.float64, count=len(df)
-                )
+            if lookup is not None:
+                out[:, j] = self._encode_categorical(df[col], col, lookup)
         return out
+
+    def _encode_categorical(
+        self, series: pd.Series, col: str, lookup: dict[str, float]
+    ) -> NDArray[np.float64]:
+        # factorize once, look up the few distinct values, then gather: O(n) in C.
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        unique_codes = np.array(
+            [self._code(col, lookup, v) for v in uniques] + [np.nan], dtype=np.float64
+        )
+        return unique_codes[codes]  # code -1 (missing) picks the trailing NaN
 
     def encode_row(self, row: Mapping[str, object]) -> NDArray[np.float64]:
         """One feature row (a mapping) as shape ``(1, n_features)``."""

@@ -153,34 +153,49 @@ def _thresholds_for(config: PipelineConfig, user_ids: NDArray[Any]) -> NDArray[n
 
 @dataclass(frozen=True)
 class PipelineResult:
-    """Batch output: records (DESIGN §4.6) and merged segments."""
+    """Batch output: records (DESIGN §4.6) in (user, time) order, and merged segments.
 
-    predictions: pd.DataFrame
+    ``core_probs`` of the records is rendered to JSON lazily (:attr:`predictions`); the
+    calibrated probabilities themselves are in :attr:`probs`.
+    """
+
+    records: pd.DataFrame  # every record column except core_probs
+    probs: NDArray[np.float64]  # calibrated, (n, k), aligned with records
     segments: list[Segment]
 
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """The full records, ``core_probs`` as canonical JSON strings."""
+        frame = self.records.copy()
+        frame["core_probs"] = [probs_to_json(row) for row in self.probs]
+        return frame.loc[:, list(PREDICTION_COLUMNS)]
 
-def _sorted_features(features: pd.DataFrame) -> pd.DataFrame:
+
+def _sort_order(features: pd.DataFrame) -> tuple[NDArray[np.intp], NDArray[Any], pd.Series]:
     for col in ("user_id", "bucket_start_ts"):
         if col not in features.columns:
             raise InputError(f"feature frame lacks {col!r}; cannot run inference")
-    df = features.sort_values(["user_id", "bucket_start_ts"], kind="mergesort")
-    dup = df.duplicated(["user_id", "bucket_start_ts"])
-    if dup.any():
-        row = df[dup].iloc[0]
+    users = features["user_id"].astype(str).to_numpy(dtype=object)
+    starts = pd.to_datetime(features["bucket_start_ts"], utc=True)
+    ucodes, _ = pd.factorize(users, sort=True)
+    ts = starts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    order = np.lexsort((ts, ucodes))
+    same = (np.diff(ucodes[order]) == 0) & (np.diff(ts[order]) == 0)
+    if same.any():
+        i = int(order[int(np.flatnonzero(same)[0]) + 1])
         raise InputError(
-            f"feature frame has duplicate minutes, e.g. user {row['user_id']!r} at "
-            f"{row['bucket_start_ts']}; rebuild features for that range"
+            f"feature frame has duplicate minutes, e.g. user {users[i]!r} at "
+            f"{starts.iloc[i]}; rebuild features for that range"
         )
-    return df.reset_index(drop=True)
+    return order, users[order], starts.iloc[order].reset_index(drop=True)
 
 
 def run_pipeline(features: pd.DataFrame, config: PipelineConfig) -> PipelineResult:
-    """Run every step on a feature frame of any number of users."""
-    df = _sorted_features(features)
-    user_ids = df["user_id"].astype(str).to_numpy(dtype=object)
-    starts = pd.to_datetime(df["bucket_start_ts"], utc=True)
-    matrix = config.encoder().encode_frame(df)
-    scored = score_matrix(config, predict_raw(config, matrix), user_ids)
+    """Run every step on a feature frame of any number of users (any row order)."""
+    order, user_ids, starts = _sort_order(features)
+    matrix = config.encoder().encode_frame(features)
+    raw = predict_raw(config, matrix)[order]
+    scored = score_matrix(config, raw, user_ids)
     smoothed = rolling_majority_by_user(
         user_ids.tolist(),
         scored.reject_labels,
@@ -190,7 +205,7 @@ def run_pipeline(features: pd.DataFrame, config: PipelineConfig) -> PipelineResu
         idle_gap_seconds=config.idle_gap_seconds,
     )
     records = _records(config, user_ids, starts, scored, smoothed)
-    return PipelineResult(records, _segments(config, records))
+    return PipelineResult(records, scored.probs, _segments(config, records))
 
 
 def _records(
@@ -201,21 +216,18 @@ def _records(
     smoothed: Sequence[str],
 ) -> pd.DataFrame:
     labels = np.asarray(config.label_set, dtype=object)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "user_id": user_ids,
-            "bucket_start_ts": starts.to_numpy(),
-            "core_label": labels[scored.core_index] if len(scored.core_index) else [],
-            "confidence": scored.confidence,
+            "bucket_start_ts": starts.astype("datetime64[us, UTC]").array,
+            "core_label": labels[scored.core_index],
+            "confidence": np.round(scored.confidence, 10),
             "is_rejected": scored.is_rejected,
-            "predicted_label": list(smoothed),
-            "mapped_label": config.map_labels(list(smoothed)),
-            "core_probs": [probs_to_json(row) for row in scored.probs],
+            "predicted_label": np.asarray(smoothed, dtype=object),
+            "mapped_label": np.asarray(config.map_labels(list(smoothed)), dtype=object),
             "model_id": config.model_id,
-        },
-        columns=list(PREDICTION_COLUMNS),
+        }
     )
-    return normalize_predictions(frame)
 
 
 def _segments(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
