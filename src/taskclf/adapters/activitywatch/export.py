@@ -1,0 +1,312 @@
+"""Parse ActivityWatch data: export JSON files, AFK CSV files and raw REST event lists.
+
+Export format (``GET /api/0/export``): ``{"buckets": {id: bucket, ...}}`` or
+``{"buckets": [bucket, ...]}``; a bucket has ``id`` (else its key), ``type``, optional
+``hostname`` and ``client``, and ``events``: a list of ``{"timestamp", "duration", "data"}``
+in any order (exports are newest-first). Buckets of several hosts may appear together.
+
+Supported bucket types (:data:`SUPPORTED_TYPES`): ``currentwindow``, ``afkstatus``,
+``os.hid.input`` and ``web.tab.current``; other types are skipped with a note.
+
+Every event is checked: an aware ISO-8601 timestamp, a finite duration >= 0, a ``data`` object
+with the fields of its type. A problem raises :class:`~taskclf.core.errors.InputError` that
+names the file, bucket and event index (or CSV line) — parsing finishes before anything is
+written, so a bad file writes nothing.
+
+Documented handling of odd but valid input: zero durations are kept (they count as events but
+cover no time); a window event without ``title`` has the empty title; a window event without
+``app`` has the app ``unknown``; overlapping and duplicated events are kept here and resolved
+later (see ``features.windows``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from taskclf.core.errors import InputError
+
+WINDOW: Final = "currentwindow"
+AFK: Final = "afkstatus"
+INPUT: Final = "os.hid.input"
+WEB: Final = "web.tab.current"
+SUPPORTED_TYPES: Final[tuple[str, ...]] = (WINDOW, AFK, INPUT, WEB)
+AFK_STATUSES: Final = frozenset({"afk", "not-afk"})
+INPUT_FIELDS: Final[tuple[str, ...]] = (
+    "presses",
+    "clicks",
+    "deltaX",
+    "deltaY",
+    "scrollX",
+    "scrollY",
+    "backspaces",
+    "shortcuts",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class AWEvent:
+    """One validated event: start in µs since the epoch (UTC), duration in µs, data."""
+
+    start_us: int
+    duration_us: int
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedBucket:
+    """One validated bucket of a supported type."""
+
+    bucket_id: str
+    bucket_type: str
+    hostname: str | None
+    events: tuple[AWEvent, ...]
+
+
+@dataclass(frozen=True)
+class ParsedExport:
+    """The supported buckets of an export, plus notes about what was skipped."""
+
+    buckets: tuple[ParsedBucket, ...]
+    notes: tuple[str, ...] = field(default=())
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (exact integer arithmetic)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _parse_ts(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        raise InputError(f"{where}: 'timestamp' must be an ISO-8601 string, got {value!r:.40}")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{where}: 'timestamp' is not ISO-8601: {value[:40]!r}") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InputError(
+            f"{where}: 'timestamp' {value[:40]!r} has no time zone; ActivityWatch writes UTC "
+            "timestamps such as '2024-01-01T09:00:00+00:00' — fix or re-export the file"
+        )
+    return to_us(parsed.astimezone(UTC))
+
+
+def _parse_duration(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{where}: 'duration' must be a number of seconds, got {value!r:.40}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(
+            f"{where}: 'duration' must be a finite number >= 0, got {value!r}; the file is "
+            "corrupt — re-export it from ActivityWatch"
+        )
+    return round(seconds * 1_000_000)
+
+
+def _check_data(bucket_type: str, data: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: 'data' must be an object, got {type(data).__name__}")
+    if bucket_type == WINDOW:
+        for key in ("app", "title"):
+            if key in data and not isinstance(data[key], str):
+                raise InputError(f"{where}: data.{key} must be a string, got {data[key]!r:.40}")
+    elif bucket_type == AFK:
+        status = data.get("status")
+        if status not in AFK_STATUSES:
+            raise InputError(
+                f"{where}: data.status must be 'afk' or 'not-afk', got {str(status)[:40]!r}"
+            )
+    elif bucket_type == WEB:
+        url = data.get("url", "")
+        if not isinstance(url, str):
+            raise InputError(f"{where}: data.url must be a string, got {type(url).__name__}")
+        if "title" in data and not isinstance(data["title"], str | None):
+            raise InputError(f"{where}: data.title must be a string")
+    elif bucket_type == INPUT:
+        for key in INPUT_FIELDS:
+            v = data.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise InputError(f"{where}: data.{key} must be a finite number, got {v!r:.40}")
+    return data
+
+
+def parse_events(
+    bucket_id: str, bucket_type: str, events: Any, *, where: str
+) -> tuple[AWEvent, ...]:
+    """Validate a list of raw AW event dicts of one bucket.
+
+    Args:
+        bucket_id: the bucket id (for messages).
+        bucket_type: one of :data:`SUPPORTED_TYPES`.
+        events: the raw list.
+        where: the source (file name or server URL) for messages.
+
+    Raises:
+        InputError: naming the bucket and event index of the first bad event.
+    """
+    if not isinstance(events, list):
+        raise InputError(
+            f"{where}: bucket {bucket_id!r}: 'events' must be a list, got {type(events).__name__}"
+        )
+    out: list[AWEvent] = []
+    for i, ev in enumerate(events):
+        loc = f"{where}: bucket {bucket_id!r} event {i}"
+        if not isinstance(ev, dict):
+            raise InputError(f"{loc}: must be an object, got {type(ev).__name__}")
+        for key in ("timestamp", "duration"):
+            if key not in ev:
+                raise InputError(f"{loc}: missing {key!r}")
+        start = _parse_ts(ev["timestamp"], loc)
+        duration = _parse_duration(ev["duration"], loc)
+        data = _check_data(bucket_type, ev.get("data", {}), loc)
+        out.append(AWEvent(start, duration, data))
+    return tuple(out)
+
+
+def _bucket_list(raw: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    if not isinstance(raw, dict) or "buckets" not in raw:
+        raise InputError(
+            f"{where}: not an ActivityWatch export; expected an object with a 'buckets' key "
+            "(from the ActivityWatch web UI: Settings → Export all buckets as JSON)"
+        )
+    buckets = raw["buckets"]
+    items: list[tuple[str, Any]]
+    if isinstance(buckets, dict):
+        items = [(str(k), v) for k, v in buckets.items()]
+    elif isinstance(buckets, list):
+        items = []
+        for i, b in enumerate(buckets):
+            if not isinstance(b, dict) or not isinstance(b.get("id"), str):
+                raise InputError(f"{where}: bucket {i} of the list has no string 'id'")
+            items.append((b["id"], b))
+    else:
+        raise InputError(f"{where}: 'buckets' must be an object or a list")
+    seen: set[str] = set()
+    out: list[tuple[str, dict[str, Any]]] = []
+    for key, b in items:
+        if not isinstance(b, dict):
+            raise InputError(f"{where}: bucket {key!r} must be an object")
+        bid = b.get("id", key)
+        if not isinstance(bid, str) or not bid:
+            raise InputError(f"{where}: bucket {key!r} has an invalid 'id'")
+        if bid in seen:
+            raise InputError(f"{where}: bucket id {bid!r} appears twice")
+        seen.add(bid)
+        out.append((bid, b))
+    return out
+
+
+def parse_export_data(raw: Any, *, where: str = "export") -> ParsedExport:
+    """Validate an already-decoded export object (see the module docstring)."""
+    buckets: list[ParsedBucket] = []
+    notes: list[str] = []
+    for bid, b in _bucket_list(raw, where):
+        btype = b.get("type")
+        if btype not in SUPPORTED_TYPES:
+            n = len(b["events"]) if isinstance(b.get("events"), list) else 0
+            notes.append(f"bucket {bid!r} of type {btype!r} ignored ({n} events)")
+            continue
+        host = b.get("hostname")
+        events = parse_events(bid, str(btype), b.get("events"), where=where)
+        buckets.append(
+            ParsedBucket(bid, str(btype), host if isinstance(host, str) else None, events)
+        )
+    buckets.sort(key=lambda x: x.bucket_id)
+    if not buckets:
+        notes.append("no bucket of a supported type (" + ", ".join(SUPPORTED_TYPES) + ")")
+    return ParsedExport(tuple(buckets), tuple(notes))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"input file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"input '{path}' is a directory; give an export JSON file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"'{path}' is not UTF-8 text (byte {exc.start}); is it an export?"
+        ) from None
+
+
+def parse_export(path: Path) -> ParsedExport:
+    """Read and validate an ActivityWatch export JSON file.
+
+    Raises:
+        InputError: the file is missing, not JSON (with line and column), or malformed.
+    """
+    text = _read_text(path)
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"'{path}' is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "the file may be truncated — export it again from ActivityWatch"
+        ) from None
+    return parse_export_data(raw, where=f"'{path}'")
+
+
+_STATUS_HEADERS: Final = ("status", "data/status", "data.status", "data_status")
+
+
+def parse_afk_csv(path: Path, *, bucket_id: str, hostname: str | None = None) -> ParsedBucket:
+    """Read AFK events from a CSV with columns ``timestamp,duration,status``.
+
+    The status column may also be spelled ``data/status`` or ``data.status``. Each row becomes
+    an ``afkstatus`` event of bucket ``bucket_id``.
+
+    Raises:
+        InputError: naming the line of the first bad row.
+    """
+    text = _read_text(path)
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        raise InputError(f"AFK CSV '{path}' is empty; expected a header timestamp,duration,status")
+    cols = [h.strip().lower() for h in header]
+    status_col = next((c for c in _STATUS_HEADERS if c in cols), None)
+    if "timestamp" not in cols or "duration" not in cols or status_col is None:
+        raise InputError(
+            f"AFK CSV '{path}': header {header!r} lacks timestamp, duration and status "
+            "(or data/status) columns"
+        )
+    i_ts, i_dur, i_st = cols.index("timestamp"), cols.index("duration"), cols.index(status_col)
+    events: list[AWEvent] = []
+    for line_no, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        loc = f"AFK CSV '{path}' line {line_no}"
+        if len(row) != len(cols):
+            raise InputError(f"{loc}: expected {len(cols)} fields, got {len(row)}")
+        try:
+            dur: Any = float(row[i_dur])
+        except ValueError:
+            dur = row[i_dur]
+        start = _parse_ts(row[i_ts], loc)
+        duration = _parse_duration(dur, loc)
+        data = _check_data(AFK, {"status": row[i_st].strip()}, loc)
+        events.append(AWEvent(start, duration, data))
+    return ParsedBucket(bucket_id, AFK, hostname, tuple(events))
+
+
+def hosts_of(buckets: Sequence[ParsedBucket], bucket_type: str | None = None) -> list[str]:
+    """Sorted distinct hostnames of ``buckets`` (optionally of one type)."""
+    return sorted(
+        {
+            b.hostname
+            for b in buckets
+            if b.hostname and (bucket_type is None or b.bucket_type == bucket_type)
+        }
+    )
