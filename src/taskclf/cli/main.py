@@ -19,6 +19,7 @@ from taskclf.cli import (
     model,
     policy,
     report,
+    synth,
     taxonomy,
     train,
 )
@@ -65,6 +66,7 @@ app.add_typer(taxonomy.app, name="taxonomy")
 app.add_typer(infer.app, name="infer")
 app.add_typer(report.app, name="report")
 app.command(name="demo")(demo.demo)
+app.command(name="synth")(synth.synth)
 
 
 def run(argv: list[str] | None = None) -> int:
