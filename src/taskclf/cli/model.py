@@ -46,16 +46,10 @@ def list_cmd(ctx: typer.Context) -> None:
         console.print("no model bundles yet; train one with 'taskclf train lgbm'")
         return
     table = Table(title="Model bundles")
-    for col in (
-        "",
-        "run id",
-        "created (UTC)",
-        "schema",
-        "labels",
-        "val macro F1",
-        "test macro F1",
-        "gates",
-    ):
+    table.add_column("")
+    table.add_column("run id", no_wrap=True)
+    table.add_column("created (UTC)")
+    for col in ("schema", "labels", "val macro F1", "test macro F1", "gates"):
         table.add_column(col)
     for m in models:
         created = m.created_at.strftime("%Y-%m-%d %H:%M:%S") if m.created_at else "-"
