@@ -2,8 +2,93 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from taskclf.cli._common import console, get_state, require_range
+from taskclf.core.errors import InputError
+from taskclf.core.time import local_date, parse_date, utc_now
+from taskclf.report.daily import WrittenReport, run_daily_reports
 
 app = typer.Typer(
     help="Summarize predictions into daily reports (JSON, CSV, Parquet, PNG).", no_args_is_help=True
 )
+
+
+@app.command("daily")
+def daily(
+    ctx: typer.Context,
+    day: str | None = typer.Option(
+        None, "--date", help="One local date, YYYY-MM-DD (default: today in your time zone)."
+    ),
+    date_from: str | None = typer.Option(None, "--from", help="First local date, YYYY-MM-DD."),
+    date_to: str | None = typer.Option(
+        None, "--to", help="Last local date, YYYY-MM-DD (inclusive)."
+    ),
+    user_id: list[str] | None = typer.Option(
+        None, "--user-id", help="Only this user (repeatable; default: every user)."
+    ),
+    taxonomy: Path | None = typer.Option(
+        None,
+        "--taxonomy",
+        help="Re-map predicted labels with this taxonomy YAML (default: keep stored buckets).",
+    ),
+) -> None:
+    """Write per-user daily reports from batch predictions and print a summary."""
+    state = get_state(ctx)
+    config = state.config
+    if day is not None and (date_from is not None or date_to is not None):
+        raise InputError("give either --date or --from/--to, not both")
+    if day is not None:
+        start = end = parse_date(day, field="--date")
+    elif date_from is None and date_to is None:
+        start = end = local_date(utc_now(), config.timezone)
+    else:
+        start, end = require_range(
+            parse_date(date_from, field="--from") if date_from else None,
+            parse_date(date_to, field="--to") if date_to else None,
+        )
+    written = run_daily_reports(
+        state.layout,
+        start,
+        end,
+        user_ids=user_id or None,
+        taxonomy_file=taxonomy,
+        timezones=config.user_timezones,
+        default_timezone=config.timezone,
+    )
+    _render(written)
+
+
+def _render(written: list[WrittenReport]) -> None:
+    table = Table(title="Daily reports")
+    for column in (
+        "user",
+        "date",
+        "minutes",
+        "top bucket",
+        "segments",
+        "switches/h",
+        "flap raw→smoothed",
+        "reject",
+        "folder",
+    ):
+        table.add_column(column)
+    for item in written:
+        r = item.report
+        top = max(r.minutes_by_mapped_label.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+        table.add_row(
+            r.user_id,
+            r.date.isoformat(),
+            str(r.total_minutes),
+            f"{top[0]} ({top[1]} min)" if top else "-",
+            str(r.segment_count),
+            f"{r.switches_per_hour:.1f}",
+            f"{r.flap_rate_raw:.2f}→{r.flap_rate_smoothed:.2f}",
+            f"{r.reject_rate:.0%}",
+            str(item.paths[0].parent),
+        )
+    console.print(table)
+    console.print(f"{len(written)} report(s) written.")

@@ -1,0 +1,127 @@
+"""Daily report chart: a timeline of the day's segments and bar summaries (matplotlib Agg).
+
+The figure is drawn on an explicit ``Figure`` with an Agg canvas (no pyplot global state) and
+saved without the ``Software`` metadata, so the same report gives byte-identical PNGs.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from taskclf.core.defaults import MIXED_UNKNOWN
+from taskclf.core.time import get_zone
+from taskclf.infer.taxonomy import MIXED_COLOR, PALETTE, TaxonomyConfig, default_taxonomy
+
+if TYPE_CHECKING:
+    from taskclf.report.daily import DailyReport
+
+#: Fixed colors of the core labels and the reject label.
+CORE_COLORS: Final[dict[str, str]] = {
+    "Build": "#1f77b4",
+    "Debug": "#d62728",
+    "Review": "#e377c2",
+    "Write": "#17becf",
+    "ReadResearch": "#2ca02c",
+    "Communicate": "#ff7f0e",
+    "Meet": "#8c564b",
+    "BreakIdle": "#9467bd",
+    MIXED_UNKNOWN: MIXED_COLOR,
+}
+_UNKNOWN_COLOR: Final = "#000000"
+
+
+def mapped_colors(names: Iterable[str], taxonomy: TaxonomyConfig | None) -> dict[str, str]:
+    """Color of each mapped (bucket) name: the taxonomy's, else the default taxonomy's, else a
+    palette color by sorted position among the remaining names."""
+    known = (taxonomy or default_taxonomy()).colors()
+    rest = sorted(n for n in set(names) if n not in known)
+    out = {name: known[name] for name in names if name in known}
+    out.update({name: PALETTE[i % len(PALETTE)] for i, name in enumerate(rest)})
+    return out
+
+
+def render_daily_png(report: DailyReport, *, taxonomy: TaxonomyConfig | None = None) -> bytes:
+    """Render the report chart as PNG bytes.
+
+    Top: the day's segments on a local-time axis, one lane colored by predicted label and one
+    by mapped label. Bottom: minutes per predicted label and per mapped label.
+    """
+    fig = Figure(figsize=(11.0, 5.6), dpi=100)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, 2, height_ratios=(1.0, 1.6), hspace=0.55, wspace=0.45)
+    timeline = fig.add_subplot(grid[0, :])
+    label_bars = fig.add_subplot(grid[1, 0])
+    mapped_bars = fig.add_subplot(grid[1, 1])
+    mapped = mapped_colors(
+        [*report.minutes_by_mapped_label, *(s.mapped_label for s in report.segments)], taxonomy
+    )
+    _timeline(timeline, report, mapped)
+    _bars(label_bars, report.minutes_by_label, CORE_COLORS, "minutes per label")
+    _bars(mapped_bars, report.minutes_by_mapped_label, mapped, "minutes per bucket")
+    fig.suptitle(
+        f"{report.user_id} · {report.date.isoformat()} ({report.timezone}) · "
+        f"{report.total_minutes} min · {report.segment_count} segments · "
+        f"{report.switches_per_hour:.1f} switches/h · reject {report.reject_rate:.0%}",
+        fontsize=10,
+    )
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _hours(ts: datetime, start: datetime) -> float:
+    return (ts - start).total_seconds() / 3600.0
+
+
+def _timeline(ax: Any, report: DailyReport, mapped: Mapping[str, str]) -> None:
+    start, length = report.day_start_utc, _hours(report.day_end_utc, report.day_start_utc)
+    for seg in report.segments:
+        x0, width = _hours(seg.start_ts, start), _hours(seg.end_ts, seg.start_ts)
+        ax.broken_barh(
+            [(x0, width)], (1.1, 0.8), facecolors=CORE_COLORS.get(seg.label, _UNKNOWN_COLOR)
+        )
+        ax.broken_barh(
+            [(x0, width)], (0.1, 0.8), facecolors=mapped.get(seg.mapped_label, _UNKNOWN_COLOR)
+        )
+    ax.set_xlim(0.0, length)
+    ax.set_ylim(0.0, 2.0)
+    ax.set_yticks([0.5, 1.5], labels=["bucket", "label"])
+    zone = get_zone(report.timezone)
+    ticks = [float(h) for h in range(0, int(length) + 1, 2)]
+    ax.set_xticks(
+        ticks,
+        labels=[(start + timedelta(hours=h)).astimezone(zone).strftime("%H:%M") for h in ticks],
+        fontsize=8,
+    )
+    ax.set_xlabel("local time", fontsize=8)
+    seen = list(dict.fromkeys(s.label for s in report.segments))
+    handles = [Patch(color=CORE_COLORS.get(n, _UNKNOWN_COLOR), label=n) for n in seen]
+    if handles:
+        ax.legend(
+            handles=handles,
+            fontsize=7,
+            ncol=min(len(handles), 5),
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.35),
+            frameon=False,
+        )
+
+
+def _bars(ax: Any, minutes: Mapping[str, int], colors: Mapping[str, str], title: str) -> None:
+    names = list(minutes)
+    ax.barh(
+        names,
+        [minutes[n] for n in names],
+        color=[colors.get(n, _UNKNOWN_COLOR) for n in names],
+    )
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("minutes", fontsize=8)
