@@ -153,15 +153,14 @@ def _group(
 
 
 def _smoothed_labels(
-    users: NDArray[np.object_], starts: pd.Series, raw: NDArray[np.object_], window: int
+    groups: dict[str, NDArray[np.intp]], starts: pd.Series, raw: NDArray[np.object_], window: int
 ) -> tuple[NDArray[np.object_], dict[str, tuple[float, float]]]:
     """Per-user rolling majority and ``{user: (flap_raw, flap_smoothed)}``."""
     from taskclf.infer.smooth import flap_rate, rolling_majority
 
     smoothed = np.empty(raw.shape[0], dtype=object)
     flaps: dict[str, tuple[float, float]] = {}
-    for user in sorted(set(users.tolist())):
-        idx = np.flatnonzero(users == user)
+    for user, idx in groups.items():
         labels = raw[idx].tolist()
         smooth = rolling_majority(labels, window, bucket_starts=starts.iloc[idx])
         smoothed[idx] = smooth
@@ -199,16 +198,21 @@ def evaluate_predictions(
     rejected = reject_mask(proba, reject_threshold)
     users = user_keys(test_df).to_numpy(dtype=object)
     raw_labels = np.asarray(labels, dtype=object)[pred]
-    smoothed, flaps = _smoothed_labels(users, test_df["bucket_start_ts"], raw_labels, smooth_window)
+    groups = {
+        str(u): np.asarray(idx, dtype=np.intp)
+        for u, idx in pd.Series(users).groupby(users, sort=True).indices.items()
+    }
+    smoothed, flaps = _smoothed_labels(
+        groups, test_df["bucket_start_ts"], raw_labels, smooth_window
+    )
     smoothed_idx = label_indices(pd.Series(smoothed), where="smoothed labels")
     summary = classification_summary(y, pred, labels)
     smooth_summary = classification_summary(y, smoothed_idx, labels)
     seen = set(seen_users)
     sizes: dict[str, int] = {}
     per_user: list[UserEvaluation] = []
-    for user in sorted(flaps):
-        m = users == user
-        sizes[user] = int(m.sum())
+    for user, m in groups.items():
+        sizes[user] = int(m.size)
         g = _group(y[m], pred[m], rejected[m], 1)
         per_user.append(
             UserEvaluation(
@@ -220,10 +224,10 @@ def evaluate_predictions(
             )
         )
     is_seen = np.isin(users, sorted(seen))
-    groups = []
+    by_seen: list[GroupEvaluation | None] = []
     for mask in (is_seen, ~is_seen):
         n_users = len(set(users[mask].tolist()))
-        groups.append(_group(y[mask], pred[mask], rejected[mask], n_users) if mask.any() else None)
+        by_seen.append(_group(y[mask], pred[mask], rejected[mask], n_users) if mask.any() else None)
     accepted = ~rejected
     reject = RejectSummary(
         threshold=reject_threshold,
@@ -252,8 +256,8 @@ def evaluate_predictions(
         reject=reject,
         flap=flap,
         per_user=per_user,
-        seen_users=groups[0],
-        unseen_users=groups[1],
+        seen_users=by_seen[0],
+        unseen_users=by_seen[1],
         gates=evaluate_gates(summary, reject.reject_rate),
         plots=[],
     )
