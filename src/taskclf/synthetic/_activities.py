@@ -179,218 +179,76 @@ def _pick_file(rng: np.random.Generator, c: BlockContext) -> str:
     return c.files[int(rng.choice(len(c.files), p=weights / weights.sum()))]
 
 
-def _build(ap: _Apps) -> list[Activity]:
-    p = ap.profile
-    cmds = V.COMMON_CMDS
-
-    def editor(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.editor(c, _pick_file(r, c))
-
-    def term(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.term_cmd(c, V.pick(r, V.BUILD_CMDS[c.language] + cmds))
-
-    def docs(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.web(
-            f"{c.lib} documentation", f"https://{c.lib}.readthedocs.io/en/stable/", "read"
-        )
-
-    def localhost(r: np.random.Generator, c: BlockContext) -> Window:
-        page = c.files[0].split(".")[0]
-        return ap.web(f"{c.project} dev", f"http://localhost:3000/{page}", "browse")
-
-    def ci(r: np.random.Generator, c: BlockContext) -> Window:
-        run = c.pr_number * 7 + 3
-        return ap.web(
-            f"CI · {p.org}/{c.project}",
-            f"https://github.com/{p.org}/{c.project}/actions/runs/{run}",
-            "browse",
-        )
-
-    return [
-        Activity(0.55, 120, editor),
-        Activity(0.25, 40, term),
-        Activity(0.08, 45, docs),
-        Activity(0.06, 30, localhost),
-        Activity(0.06, 30, ci),
-    ]
+# Shared window makers: several labels use the same windows (an editor on the same files in
+# Build, Debug and Review; library docs in Build, Debug and ReadResearch; the PR page in Review,
+# Build and Communicate), which is what makes minutes genuinely ambiguous.
 
 
-def _debug(ap: _Apps) -> list[Activity]:
-    def editor(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.editor(c, _pick_file(r, c), "debug")
-
-    def term(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.term_cmd(c, V.pick(r, V.DEBUG_CMDS[c.language] + V.COMMON_DEBUG_CMDS), "debug")
-
-    def so(r: np.random.Generator, c: BlockContext) -> Window:
-        kind, msg = c.error
-        qid = 40_000_000 + c.pr_number * 13
-        page = f"{c.language} - {kind}: {msg} - Stack Overflow"
-        url = f"https://stackoverflow.com/questions/{qid}/{V.slug(msg)[:60]}"
-        return ap.web(page, url, "read")
-
-    def issue(r: np.random.Generator, c: BlockContext) -> Window:
-        kind, msg = c.error
-        n = c.pr_number % 900 + 12
-        return ap.web(
-            f"{kind}: {msg} · Issue #{n} · {c.lib}/{c.lib}",
-            f"https://github.com/{c.lib}/{c.lib}/issues/{n}",
-            "read",
-        )
-
-    def sentry(r: np.random.Generator, c: BlockContext) -> Window:
-        kind, msg = c.error
-        return ap.web(
-            f"{kind}: {msg} — {c.project} — Sentry",
-            f"https://{ap.profile.org}.sentry.io/issues/{c.pr_number * 31}/",
-            "browse",
-        )
-
-    def rerun(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.term_cmd(c, V.pick(r, V.BUILD_CMDS[c.language]))
-
-    return [
-        Activity(0.35, 90, editor),
-        Activity(0.25, 45, term),
-        Activity(0.17, 60, so),
-        Activity(0.07, 50, issue),
-        Activity(0.10, 50, sentry),
-        Activity(0.06, 30, rerun),
-    ]
+def _editor(ap: _Apps, r: np.random.Generator, c: BlockContext, mode: str) -> Window:
+    return ap.editor(c, _pick_file(r, c), mode)
 
 
-def _review(ap: _Apps) -> list[Activity]:
-    p = ap.profile
-
-    def pr_page(r: np.random.Generator, c: BlockContext) -> Window:
-        if ap.a.review_site == "gitlab":
-            page = (
-                f"{c.pr_title} (!{c.pr_number}) · Merge requests · {p.org} / {c.project} · GitLab"
-            )
-            url = f"https://gitlab.com/{p.org}/{c.project}/-/merge_requests/{c.pr_number}/diffs"
-        else:
-            page = (
-                f"{c.pr_title} by {c.pr_author} · Pull Request #{c.pr_number} · {p.org}/{c.project}"
-            )
-            tail = V.pick(r, ("files", "files", "commits", ""))
-            url = f"https://github.com/{p.org}/{c.project}/pull/{c.pr_number}/{tail}".rstrip("/")
-        return ap.web(page, url, "review")
-
-    def ide_diff(r: np.random.Generator, c: BlockContext) -> Window:
-        file = _pick_file(r, c)
-        if ap.a.editor == "jetbrains":
-            title = f"{c.project} – Diff: {file} ({c.branch} ↔ main)"
-            return Window(ap.names["jetbrains"], title, "review")
-        title = f"{file} (Pull Request #{c.pr_number}) - {c.project} - Visual Studio Code"
-        return Window(ap.names["vscode"], title, "review")
-
-    def ide_overview(r: np.random.Generator, c: BlockContext) -> Window:
-        if ap.a.editor == "jetbrains":
-            title = f"{c.project} – Pull Request #{c.pr_number}: {c.pr_title}"
-            return Window(ap.names["jetbrains"], title, "review")
-        title = f"Pull Request #{c.pr_number} - {c.project} - Visual Studio Code"
-        return Window(ap.names["vscode"], title, "review")
-
-    def git(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.term_cmd(c, V.pick(r, V.GIT_REVIEW_CMDS))
-
-    def editor(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.editor(c, _pick_file(r, c), "review")
-
-    if ap.a.review_in == "ide":
-        return [
-            Activity(0.55, 120, ide_diff),
-            Activity(0.12, 60, ide_overview),
-            Activity(0.18, 25, git),
-            Activity(0.10, 40, pr_page),
-            Activity(0.05, 30, editor),
-        ]
-    return [
-        Activity(0.65, 120, pr_page),
-        Activity(0.15, 60, editor),
-        Activity(0.20, 25, git),
-    ]
+def _build_cmd(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    return ap.term_cmd(c, V.pick(r, V.BUILD_CMDS[c.language] + V.COMMON_CMDS))
 
 
-def _write(ap: _Apps) -> list[Activity]:
-    p = ap.profile
-
-    def main_doc(r: np.random.Generator, c: BlockContext) -> Window:
-        kind = ap.a.docs
-        if kind == "gdocs":
-            doc_id = V.slug(c.doc)[:12]
-            return ap.web(
-                f"{c.doc} - Google Docs",
-                f"https://docs.google.com/document/d/{doc_id}/edit",
-                "prose",
-            )
-        if kind == "confluence":
-            return ap.web(
-                f"{c.doc} - Engineering - Confluence",
-                f"https://{p.org}.atlassian.net/wiki/spaces/ENG/pages/{c.pr_number * 11}",
-                "prose",
-            )
-        if kind == "word":
-            return Window(ap.names["word"], f"{c.doc}.docx - Word", "prose")
-        if kind == "notion":
-            return Window(ap.names["notion"], c.doc, "prose")
-        md = V.MD_FILES[c.pr_number % len(V.MD_FILES)]
-        return ap.editor(c, md, "prose")
-
-    def reference(r: np.random.Generator, c: BlockContext) -> Window:
-        topic = V.pick(r, V.WIKI_TOPICS)
-        url = f"https://en.wikipedia.org/wiki/{topic.replace(' ', '_')}"
-        return ap.web(f"{topic} - Wikipedia", url, "read")
-
-    def code_ref(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.editor(c, _pick_file(r, c), "read")
-
-    return [
-        Activity(0.80, 180, main_doc),
-        Activity(0.10, 40, reference),
-        Activity(0.10, 40, code_ref),
-    ]
+def _lib_docs(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    page = V.pick(r, ("documentation", "API reference", "User guide"))
+    return ap.web(f"{c.lib} {page}", f"https://{c.lib}.readthedocs.io/en/stable/", "read")
 
 
-def _read(ap: _Apps) -> list[Activity]:
-    def arxiv(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.web(f"[{c.paper_id}] {c.paper}", f"https://arxiv.org/abs/{c.paper_id}", "read")
+def _py_docs(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    mod, desc = V.PY_DOCS[c.pr_number % len(V.PY_DOCS)]
+    page = f"{mod} — {desc} — Python 3.12 documentation"
+    return ap.web(page, f"https://docs.python.org/3/library/{mod}.html", "read")
 
-    def pdf(r: np.random.Generator, c: BlockContext) -> Window:
-        if ap.a.pdf_in_browser:
-            url = f"https://arxiv.org/pdf/{c.paper_id}"
-            return ap.web(f"{c.paper_id}.pdf", url, "read")
-        name = f"{V.slug(c.paper)[:40]}.pdf"
-        suffix = " - Adobe Acrobat Reader (64-bit)" if ap.a.os == "windows" else ""
-        return Window(ap.names["pdf"], name + suffix, "read")
 
-    def pydocs(r: np.random.Generator, c: BlockContext) -> Window:
-        mod, desc = V.PY_DOCS[c.pr_number % len(V.PY_DOCS)]
-        page = f"{mod} — {desc} — Python 3.12 documentation"
-        return ap.web(page, f"https://docs.python.org/3/library/{mod}.html", "read")
+def _pr_page(ap: _Apps, r: np.random.Generator, c: BlockContext, mode: str) -> Window:
+    org = ap.profile.org
+    if ap.a.review_site == "gitlab":
+        page = f"{c.pr_title} (!{c.pr_number}) · Merge requests · {org} / {c.project} · GitLab"
+        url = f"https://gitlab.com/{org}/{c.project}/-/merge_requests/{c.pr_number}/diffs"
+        return ap.web(page, url, mode)
+    page = f"{c.pr_title} by {c.pr_author} · Pull Request #{c.pr_number} · {org}/{c.project}"
+    tail = V.pick(r, ("files", "files", "commits", ""))
+    url = f"https://github.com/{org}/{c.project}/pull/{c.pr_number}/{tail}".rstrip("/")
+    return ap.web(page, url, mode)
 
-    def wiki(r: np.random.Generator, c: BlockContext) -> Window:
-        topic = V.WIKI_TOPICS[c.pr_number % len(V.WIKI_TOPICS)]
-        url = f"https://en.wikipedia.org/wiki/{topic.replace(' ', '_')}"
-        return ap.web(f"{topic} - Wikipedia", url, "read")
 
-    def blog(r: np.random.Generator, c: BlockContext) -> Window:
-        title = f"Notes on {c.paper.split(' for ')[0]} in practice"
-        return ap.web(f"{title} | Medium", f"https://medium.com/@{c.lib}/{V.slug(title)}", "read")
+def _ci(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    run = c.pr_number * 7 + 3
+    org = ap.profile.org
+    url = f"https://github.com/{org}/{c.project}/actions/runs/{run}"
+    return ap.web(f"CI · {org}/{c.project}", url, "browse")
 
-    def scholar(r: np.random.Generator, c: BlockContext) -> Window:
-        q = c.paper.split(" for ")[1]
-        url = f"https://scholar.google.com/scholar?q={V.slug(q)}"
-        return ap.web(f"{q} - Google Scholar", url, "browse")
 
-    return [
-        Activity(0.25, 150, arxiv),
-        Activity(0.22, 240, pdf),
-        Activity(0.18, 90, pydocs),
-        Activity(0.12, 90, wiki),
-        Activity(0.13, 120, blog),
-        Activity(0.10, 30, scholar),
-    ]
+def _stackoverflow(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    kind, msg = c.error
+    qid = 40_000_000 + c.pr_number * 13
+    page = f"{c.language} - {kind}: {msg} - Stack Overflow"
+    url = f"https://stackoverflow.com/questions/{qid}/{V.slug(msg)[:60]}"
+    return ap.web(page, url, "read")
+
+
+def _wiki(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    topic = V.WIKI_TOPICS[(c.pr_number + int(r.integers(2))) % len(V.WIKI_TOPICS)]
+    url = f"https://en.wikipedia.org/wiki/{topic.replace(' ', '_')}"
+    return ap.web(f"{topic} - Wikipedia", url, "read")
+
+
+def _main_doc(ap: _Apps, r: np.random.Generator, c: BlockContext, mode: str) -> Window:
+    kind = ap.a.docs
+    if kind == "gdocs":
+        url = f"https://docs.google.com/document/d/{V.slug(c.doc)[:12]}/edit"
+        return ap.web(f"{c.doc} - Google Docs", url, mode)
+    if kind == "confluence":
+        url = f"https://{ap.profile.org}.atlassian.net/wiki/spaces/ENG/pages/{c.pr_number * 11}"
+        return ap.web(f"{c.doc} - Engineering - Confluence", url, mode)
+    if kind == "word":
+        return Window(ap.names["word"], f"{c.doc}.docx - Word", mode)
+    if kind == "notion":
+        return Window(ap.names["notion"], c.doc, mode)
+    return ap.editor(c, V.MD_FILES[c.pr_number % len(V.MD_FILES)], mode)
 
 
 def _chat_window(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
@@ -409,10 +267,8 @@ def _chat_window(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
 def _mail_window(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
     p = ap.profile
     if ap.a.mail == "gmail":
-        page = V.pick(
-            r,
-            (f"Inbox ({c.pr_number % 40}) - {p.email} - Gmail", f"Re: {c.doc} - {p.email} - Gmail"),
-        )
+        inbox = f"Inbox ({c.pr_number % 40}) - {p.email} - Gmail"
+        page = V.pick(r, (inbox, f"Re: {c.doc} - {p.email} - Gmail"))
         return ap.web(page, "https://mail.google.com/mail/u/0/#inbox", "chat")
     if ap.a.mail == "outlook":
         title = V.pick(r, (f"Inbox - {p.email} - Outlook", f"Re: {c.doc} - Message (HTML)"))
@@ -420,62 +276,189 @@ def _mail_window(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
     return Window(ap.names["thunderbird"], f"Inbox - {p.email} - Mozilla Thunderbird", "chat")
 
 
-def _communicate(ap: _Apps) -> list[Activity]:
-    def chat(r: np.random.Generator, c: BlockContext) -> Window:
-        return _chat_window(ap, r, c)
-
-    def mail(r: np.random.Generator, c: BlockContext) -> Window:
-        return _mail_window(ap, r, c)
-
-    def calendar(r: np.random.Generator, c: BlockContext) -> Window:
-        return ap.web(
-            "Google Calendar - Week", "https://calendar.google.com/calendar/r/week", "browse"
+def _meeting_window(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+    kind = ap.a.meeting_app
+    if kind == "zoom":
+        return Window(
+            ap.names["zoom"], V.pick(r, ("Zoom Meeting", "Zoom Meeting", "Zoom")), "watch"
         )
+    if kind == "teams":
+        return Window(ap.names["teams"], f"{c.meeting} | Microsoft Teams", "watch")
+    code = f"{V.slug(c.meeting)[:3]}-{c.pr_number % 9000 + 1000}-xyz"
+    return ap.web(f"Meet - {code}", f"https://meet.google.com/{code}", "watch", audible=True)
 
-    return [Activity(0.55, 50, chat), Activity(0.37, 70, mail), Activity(0.08, 20, calendar)]
+
+def _a(ap: _Apps, weight: float, median: float, fn: Callable[..., Window], *args: str) -> Activity:
+    """An activity calling ``fn(ap, rng, ctx, *args)``."""
+
+    def build(r: np.random.Generator, c: BlockContext) -> Window:
+        return fn(ap, r, c, *args)
+
+    return Activity(weight, median, build)
+
+
+def _build(ap: _Apps) -> list[Activity]:
+    def localhost(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        page = c.files[0].split(".")[0]
+        return ap.web(f"{c.project} dev", f"http://localhost:3000/{page}", "browse")
+
+    return [
+        _a(ap, 0.50, 120, _editor, "code"),
+        _a(ap, 0.24, 40, _build_cmd),
+        _a(ap, 0.07, 45, _lib_docs),
+        _a(ap, 0.05, 30, localhost),
+        _a(ap, 0.05, 30, _ci),
+        _a(ap, 0.05, 40, _pr_page, "browse"),
+        _a(ap, 0.04, 40, _stackoverflow),
+    ]
+
+
+def _debug(ap: _Apps) -> list[Activity]:
+    def debug_cmd(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        return ap.term_cmd(c, V.pick(r, V.DEBUG_CMDS[c.language] + V.COMMON_DEBUG_CMDS), "debug")
+
+    def issue(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        kind, msg = c.error
+        n = c.pr_number % 900 + 12
+        page = f"{kind}: {msg} · Issue #{n} · {c.lib}/{c.lib}"
+        return ap.web(page, f"https://github.com/{c.lib}/{c.lib}/issues/{n}", "read")
+
+    def sentry(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        kind, msg = c.error
+        url = f"https://{ap.profile.org}.sentry.io/issues/{c.pr_number * 31}/"
+        return ap.web(f"{kind}: {msg} — {c.project} — Sentry", url, "browse")
+
+    return [
+        _a(ap, 0.40, 90, _editor, "debug"),
+        _a(ap, 0.20, 45, debug_cmd),
+        _a(ap, 0.10, 30, _build_cmd),
+        _a(ap, 0.13, 60, _stackoverflow),
+        _a(ap, 0.05, 50, issue),
+        _a(ap, 0.07, 50, sentry),
+        _a(ap, 0.05, 45, _lib_docs),
+    ]
+
+
+def _review(ap: _Apps) -> list[Activity]:
+    def ide_diff(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        file = _pick_file(r, c)
+        if ap.a.editor == "jetbrains":
+            title = f"{c.project} – Diff: {file} ({c.branch} ↔ main)"
+            return Window(ap.names["jetbrains"], title, "review")
+        title = f"{file} (Pull Request #{c.pr_number}) - {c.project} - Visual Studio Code"
+        return Window(ap.names["vscode"], title, "review")
+
+    def ide_overview(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        if ap.a.editor == "jetbrains":
+            title = f"{c.project} – Pull Request #{c.pr_number}: {c.pr_title}"
+            return Window(ap.names["jetbrains"], title, "review")
+        title = f"Pull Request #{c.pr_number} - {c.project} - Visual Studio Code"
+        return Window(ap.names["vscode"], title, "review")
+
+    def git(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        return ap.term_cmd(c, V.pick(r, V.GIT_REVIEW_CMDS))
+
+    if ap.a.review_in == "ide":
+        return [
+            _a(ap, 0.45, 120, ide_diff),
+            _a(ap, 0.10, 60, ide_overview),
+            _a(ap, 0.15, 25, git),
+            _a(ap, 0.18, 60, _editor, "review"),
+            _a(ap, 0.08, 40, _pr_page, "review"),
+            _a(ap, 0.04, 30, _ci),
+        ]
+    return [
+        _a(ap, 0.55, 120, _pr_page, "review"),
+        _a(ap, 0.20, 60, _editor, "review"),
+        _a(ap, 0.15, 25, git),
+        _a(ap, 0.10, 30, _ci),
+    ]
+
+
+def _write(ap: _Apps) -> list[Activity]:
+    return [
+        _a(ap, 0.68, 180, _main_doc, "prose"),
+        _a(ap, 0.09, 40, _wiki),
+        _a(ap, 0.09, 40, _editor, "read"),
+        _a(ap, 0.07, 45, _lib_docs),
+        _a(ap, 0.07, 30, _chat_window),
+    ]
+
+
+def _read(ap: _Apps) -> list[Activity]:
+    def arxiv(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        return ap.web(f"[{c.paper_id}] {c.paper}", f"https://arxiv.org/abs/{c.paper_id}", "read")
+
+    def pdf(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        if ap.a.pdf_in_browser:
+            url = f"https://arxiv.org/pdf/{c.paper_id}"
+            return ap.web(f"{c.paper_id}.pdf", url, "read")
+        name = f"{V.slug(c.paper)[:40]}.pdf"
+        suffix = " - Adobe Acrobat Reader (64-bit)" if ap.a.os == "windows" else ""
+        return Window(ap.names["pdf"], name + suffix, "read")
+
+    def blog(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        title = f"Notes on {c.paper.split(' for ')[0]} in practice"
+        return ap.web(f"{title} | Medium", f"https://medium.com/@{c.lib}/{V.slug(title)}", "read")
+
+    def scholar(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        q = c.paper.split(" for ")[1]
+        url = f"https://scholar.google.com/scholar?q={V.slug(q)}"
+        return ap.web(f"{q} - Google Scholar", url, "browse")
+
+    return [
+        _a(ap, 0.20, 150, arxiv),
+        _a(ap, 0.18, 240, pdf),
+        _a(ap, 0.14, 90, _py_docs),
+        _a(ap, 0.10, 90, _lib_docs),
+        _a(ap, 0.10, 90, _wiki),
+        _a(ap, 0.10, 120, blog),
+        _a(ap, 0.06, 30, scholar),
+        _a(ap, 0.06, 60, _main_doc, "prose"),
+        _a(ap, 0.06, 60, _editor, "read"),
+    ]
+
+
+def _communicate(ap: _Apps) -> list[Activity]:
+    def calendar(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
+        url = "https://calendar.google.com/calendar/r/week"
+        return ap.web("Google Calendar - Week", url, "browse")
+
+    return [
+        _a(ap, 0.50, 50, _chat_window),
+        _a(ap, 0.32, 70, _mail_window),
+        _a(ap, 0.06, 20, calendar),
+        _a(ap, 0.06, 30, _pr_page, "browse"),
+        _a(ap, 0.06, 30, _main_doc, "read"),
+    ]
 
 
 def _meet(ap: _Apps) -> list[Activity]:
-    def meeting(r: np.random.Generator, c: BlockContext) -> Window:
-        kind = ap.a.meeting_app
-        if kind == "zoom":
-            return Window(
-                ap.names["zoom"], V.pick(r, ("Zoom Meeting", "Zoom Meeting", "Zoom")), "watch"
-            )
-        if kind == "teams":
-            return Window(ap.names["teams"], f"{c.meeting} | Microsoft Teams", "watch")
-        code = f"{V.slug(c.meeting)[:3]}-{c.pr_number % 9000 + 1000}-xyz"
-        return ap.web(f"Meet - {code}", f"https://meet.google.com/{code}", "watch", audible=True)
-
-    def slides(r: np.random.Generator, c: BlockContext) -> Window:
+    def slides(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
         url = f"https://docs.google.com/presentation/d/{V.slug(c.meeting)[:10]}/edit"
         return ap.web(f"{c.meeting} - Google Slides", url, "read")
 
-    def chat(r: np.random.Generator, c: BlockContext) -> Window:
-        return _chat_window(ap, r, c)
-
-    return [Activity(0.84, 600, meeting), Activity(0.08, 60, slides), Activity(0.08, 25, chat)]
+    return [
+        _a(ap, 0.80, 600, _meeting_window),
+        _a(ap, 0.07, 60, slides),
+        _a(ap, 0.08, 25, _chat_window),
+        _a(ap, 0.05, 40, _main_doc, "read"),
+    ]
 
 
 def _interrupts(ap: _Apps) -> list[Activity]:
-    def chat(r: np.random.Generator, c: BlockContext) -> Window:
-        return _chat_window(ap, r, c)
-
-    def mail(r: np.random.Generator, c: BlockContext) -> Window:
-        return _mail_window(ap, r, c)
-
-    def news(r: np.random.Generator, c: BlockContext) -> Window:
+    def news(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
         page, url = V.pick(r, V.NEWS)
         return ap.web(page, url, "browse")
 
-    def files(r: np.random.Generator, c: BlockContext) -> Window:
+    def files(ap: _Apps, r: np.random.Generator, c: BlockContext) -> Window:
         return Window(ap.names["files"], c.project, "browse")
 
     return [
-        Activity(0.50, 20, chat),
-        Activity(0.25, 25, mail),
-        Activity(0.15, 40, news),
-        Activity(0.10, 10, files),
+        _a(ap, 0.50, 20, _chat_window),
+        _a(ap, 0.25, 25, _mail_window),
+        _a(ap, 0.15, 40, news),
+        _a(ap, 0.10, 10, files),
     ]
 
 
