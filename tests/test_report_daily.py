@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from taskclf.core.defaults import MIXED_UNKNOWN
-from taskclf.core.errors import InputError
+from taskclf.core.errors import ArtifactError, InputError
 from taskclf.infer.smooth import Segment, segmentize
 from taskclf.infer.taxonomy import TaxonomyBucket, TaxonomyConfig, default_taxonomy
 from taskclf.report.daily import (
@@ -195,3 +195,35 @@ def test_report_model_is_frozen_and_versioned():
     assert isinstance(report, DailyReport) and report.report_version == 1
     with pytest.raises(Exception, match="frozen"):
         report.total_minutes = 5  # type: ignore[misc]
+
+
+# Format version 1 of daily.json as written by the first release; it must keep loading.
+REPORT_V1_JSON = """{
+  "context_switches": 1, "date": "2026-10-25", "day_end_utc": "2026-10-25T23:00:00Z",
+  "day_start_utc": "2026-10-24T22:00:00Z", "flap_rate_raw": 0.142857,
+  "flap_rate_smoothed": 0.142857, "mean_confidence": 0.65,
+  "minutes_by_label": {"BreakIdle": 0, "Build": 4, "Communicate": 0, "Debug": 0, "Meet": 4,
+                       "Mixed/Unknown": 0, "ReadResearch": 0, "Review": 0, "Write": 0},
+  "minutes_by_mapped_label": {"Collaboration": 4, "Deep work": 4}, "model_ids": ["run-1"],
+  "reject_rate": 0.0, "report_version": 1, "segment_count": 2,
+  "segments": [
+    {"bucket_count": 4, "end_ts": "2026-10-24T22:04:00Z", "label": "Build",
+     "mapped_label": "Deep work", "start_ts": "2026-10-24T22:00:00Z"},
+    {"bucket_count": 4, "end_ts": "2026-10-24T22:08:00Z", "label": "Meet",
+     "mapped_label": "Collaboration", "start_ts": "2026-10-24T22:04:00Z"}],
+  "switches_per_hour": 7.5, "timezone": "Europe/Warsaw", "total_minutes": 8, "user_id": "ann"
+}"""
+
+
+def test_report_v1_format_is_stable(tmp_path):
+    path = tmp_path / "daily.json"
+    path.write_text(REPORT_V1_JSON, encoding="utf-8")
+    assert (
+        load_report(path)
+        == build_daily_reports(
+            _preds("ann", ANN_DAY_START, ["Build"] * 4 + ["Meet"] * 4), None, timezones=TZ
+        )[0]
+    )
+    path.write_text(REPORT_V1_JSON.replace('"report_version": 1', '"report_version": 9'))
+    with pytest.raises(ArtifactError, match="report_version|Input should be 1"):
+        load_report(path)
