@@ -349,3 +349,9 @@ def test_out_must_not_be_a_file(tmp_path: Path) -> None:
     target.write_text("x", encoding="utf-8")
     with pytest.raises(InputError, match="not a directory"):
         generate_dataset(target, users=1, days=1)
+
+
+@pytest.mark.parametrize("index", [-1, 999, True])
+def test_generate_user_rejects_bad_indices(index: int) -> None:
+    with pytest.raises(InputError, match="user index"):
+        generate_user(index, days=1)

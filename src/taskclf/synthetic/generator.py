@@ -155,7 +155,11 @@ def generate_user(
     A user's data depends only on ``(seed, index, days, start_date)``, not on how many users
     are generated with them.
     """
-    _check_args(index + 1, days, seed)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_USERS:
+        raise InputError(
+            f"synthetic data: user index must be an integer in 0..{MAX_USERS - 1}, got {index!r}"
+        )
+    _check_args(1, days, seed)
     first = start_date or DEFAULT_START_DATE
     profile = make_profile(index, seed)
     rng = np.random.default_rng([seed, index, 1])
