@@ -13,7 +13,7 @@ from taskclf.core.config import Config, save_config
 from taskclf.infer.prediction import local_dates, normalize_predictions
 from taskclf.infer.smooth import Segment
 from taskclf.infer.taxonomy import default_taxonomy, save_taxonomy
-from taskclf.report.daily import load_report
+from taskclf.report.daily import load_report, run_daily_reports
 from taskclf.report.export import write_segments
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -109,3 +109,19 @@ def test_report_daily_errors_exit_2(home, capsys):
     home.segments_file.write_text("{not json", encoding="utf-8")
     assert run([*base, "--date", "2026-03-08"]) == 2
     assert "segments.json" in capsys.readouterr().err
+
+
+def test_run_daily_reports_reports_progress(home):
+    calls: list[tuple[int, int]] = []
+    written = run_daily_reports(
+        home,
+        date(2026, 3, 1),
+        date(2026, 10, 31),
+        timezones=TZ,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert [(w.report.user_id, w.report.date) for w in written] == [
+        ("ann", date(2026, 10, 25)),
+        ("bob", date(2026, 3, 8)),
+    ]
+    assert calls == [(1, 2), (2, 2)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
 from taskclf.cli._common import console, get_state, require_range
@@ -50,15 +51,22 @@ def daily(
             parse_date(date_from, field="--from") if date_from else None,
             parse_date(date_to, field="--to") if date_to else None,
         )
-    written = run_daily_reports(
-        state.layout,
-        start,
-        end,
-        user_ids=user_id or None,
-        taxonomy_file=taxonomy,
-        timezones=config.user_timezones,
-        default_timezone=config.timezone,
-    )
+    with Progress(transient=True, console=console) as bar:
+        task = bar.add_task("Writing daily reports", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        written = run_daily_reports(
+            state.layout,
+            start,
+            end,
+            user_ids=user_id or None,
+            taxonomy_file=taxonomy,
+            timezones=config.user_timezones,
+            default_timezone=config.timezone,
+            progress=advance,
+        )
     _render(written)
 
 

@@ -394,13 +394,14 @@ def run_daily_reports(
     taxonomy_file: Path | None = None,
     timezones: Mapping[str, str] | None = None,
     default_timezone: str = "UTC",
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[WrittenReport]:
     """Build and write the daily reports of local dates ``date_from..date_to`` (inclusive).
 
     Reads the batch predictions (``Layout.predictions_partition``) and ``Layout.segments_file``
     (when present). With ``taxonomy_file`` the predicted labels are re-mapped with it;
     otherwise the stored ``mapped_label`` is used and the home's taxonomy (if any) only
-    colors the charts.
+    colors the charts. ``progress(done, total)`` is called after each report is written.
 
     Raises:
         InputError: Empty range, or no predictions in it.
@@ -429,8 +430,11 @@ def run_daily_reports(
         default_timezone=default_timezone,
         taxonomy=remap,
     )
-    return [
-        WrittenReport(r, tuple(write_daily_report(layout, r, taxonomy=colors)))
-        for r in reports
-        if date_from <= r.date <= date_to
-    ]
+    selected = [r for r in reports if date_from <= r.date <= date_to]
+    written: list[WrittenReport] = []
+    for report in selected:
+        paths = write_daily_report(layout, report, taxonomy=colors)
+        written.append(WrittenReport(report, tuple(paths)))
+        if progress is not None:
+            progress(len(written), len(selected))
+    return written
