@@ -33,19 +33,24 @@ _NO_LABEL = -1
 
 
 class _Spans:
-    """Span arrays: starts/ends in epoch microseconds, label codes, user ids (None = all)."""
+    """Span arrays: starts/ends in epoch microseconds, label codes, and users.
+
+    ``user`` holds codes into ``users`` (the distinct user ids); -1 means user-agnostic.
+    """
 
     def __init__(
         self,
         start: NDArray[np.int64],
         end: NDArray[np.int64],
         code: NDArray[np.int64],
-        user: NDArray[np.object_],
+        user: NDArray[np.intp],
+        users: list[str],
     ) -> None:
-        self.start, self.end, self.code, self.user = start, end, code, user
+        self.start, self.end, self.code = start, end, code
+        self.user, self.users = user, users
 
     def subset(self, idx: NDArray[np.intp]) -> _Spans:
-        return _Spans(self.start[idx], self.end[idx], self.code[idx], self.user[idx])
+        return _Spans(self.start[idx], self.end[idx], self.code[idx], self.user[idx], self.users)
 
 
 def utc_microseconds(values: pd.Series, *, column: str) -> NDArray[np.int64]:
@@ -70,9 +75,15 @@ def object_values(values: pd.Series) -> NDArray[np.object_]:
     return out
 
 
-def _user_array(values: pd.Series) -> NDArray[np.object_]:
-    raw = object_values(values)
-    return np.asarray([None if v is None or v == "" else str(v) for v in raw], dtype=object)
+def factorize_users(values: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
+    """Codes into the distinct user ids (hash based, no per-row Python); -1 = missing/empty."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = [str(u) for u in uniques]
+    out = np.asarray(codes, dtype=np.intp)
+    if "" in names:
+        out = out.copy()
+        out[out == names.index("")] = -1
+    return out, names
 
 
 def _spans_from_frame(df: pd.DataFrame) -> _Spans:
@@ -81,36 +92,35 @@ def _spans_from_frame(df: pd.DataFrame) -> _Spans:
         raise SchemaError(f"label span frame lacks column(s) {missing}")
     start = utc_microseconds(df["start_ts"], column="start_ts")
     end = utc_microseconds(df["end_ts"], column="end_ts")
-    labels = object_values(df["label"])
-    code = np.fromiter(
-        (_LABEL_CODE.get(v, _NO_LABEL) if isinstance(v, str) else _NO_LABEL for v in labels),
-        dtype=np.int64,
-        count=len(labels),
-    )
+    label_idx, label_names = pd.factorize(df["label"], use_na_sentinel=True)
+    lookup = np.asarray([_LABEL_CODE.get(str(v), _NO_LABEL) for v in label_names] + [_NO_LABEL])
+    code = lookup[np.asarray(label_idx, dtype=np.intp)].astype(np.int64)
     bad = np.flatnonzero(code == _NO_LABEL)
     if bad.size:
         i = int(bad[0])
         raise LabelError(
-            f"label span frame row {i}: unknown label {labels[i]!r}; expected one of "
+            f"label span frame row {i}: unknown label {df['label'].iloc[i]!r}; expected one of "
             f"{', '.join(_LABELS)}"
         )
     order_bad = np.flatnonzero(end <= start)
     if order_bad.size:
         raise LabelError(f"label span frame row {int(order_bad[0])}: end_ts must be after start_ts")
     if "user_id" in df.columns:
-        user = _user_array(df["user_id"])
+        user, users = factorize_users(df["user_id"])
     else:
-        user = np.full(len(df), None, dtype=object)
-    return _Spans(start, end, code, user)
+        user, users = np.full(len(df), -1, dtype=np.intp), []
+    return _Spans(start, end, code, user, users)
 
 
 def _spans_from_models(spans: Sequence[LabelSpan]) -> _Spans:
     n = len(spans)
+    user, users = factorize_users(pd.Series([s.user_id for s in spans], dtype=object))
     return _Spans(
         np.fromiter((to_us(s.start_ts) for s in spans), dtype=np.int64, count=n),
         np.fromiter((to_us(s.end_ts) for s in spans), dtype=np.int64, count=n),
         np.fromiter((_LABEL_CODE[s.label] for s in spans), dtype=np.int64, count=n),
-        np.asarray([s.user_id for s in spans], dtype=object).reshape(n),
+        user,
+        users,
     )
 
 
@@ -140,35 +150,40 @@ def _minute_labels(t: NDArray[np.int64], width: int, spans: _Spans) -> NDArray[n
     return out
 
 
+def _groups(codes: NDArray[np.intp], n_groups: int) -> list[NDArray[np.intp]]:
+    """Indices of each code ``0..n_groups-1`` (one stable argsort, no per-group scan)."""
+    order = np.argsort(codes, kind="stable")
+    edges = np.searchsorted(codes[order], np.arange(n_groups + 1))
+    return [order[edges[g] : edges[g + 1]] for g in range(n_groups)]
+
+
 def _codes_by_user(
-    t: NDArray[np.int64], row_user: NDArray[np.object_], width: int, spans: _Spans
+    t: NDArray[np.int64],
+    row_user: NDArray[np.intp],
+    row_users: list[str],
+    width: int,
+    spans: _Spans,
 ) -> NDArray[np.int64]:
     codes = np.full(t.shape, _NO_LABEL, dtype=np.int64)
-    agnostic = np.array([u is None for u in spans.user], dtype=bool).reshape(len(spans.user))
-    shared = spans.subset(np.flatnonzero(agnostic))
-    specific_idx = np.flatnonzero(~agnostic)
-    span_user = spans.user[specific_idx]
-    keys = np.asarray(["" if u is None else u for u in row_user], dtype=object)
-    uniq, inverse = np.unique(keys.astype(str), return_inverse=True)
-    by_user: dict[str, NDArray[np.intp]] = {}
-    if specific_idx.size:
-        su_keys = span_user.astype(str)
-        order = np.argsort(su_keys, kind="stable")
-        sorted_keys = su_keys[order]
-        cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-        for chunk in np.split(order, cuts):
-            by_user[str(su_keys[chunk[0]])] = specific_idx[chunk]
-    shared_codes: NDArray[np.int64] | None = None
-    for j, user in enumerate(uniq):
-        rows = np.flatnonzero(inverse == j)
-        own = by_user.get(str(user)) if user != "" else None
-        if own is None:
-            if shared_codes is None:
-                shared_codes = _minute_labels(t, width, shared)
-            codes[rows] = shared_codes[rows]
-        else:
-            both = np.concatenate([own, np.flatnonzero(agnostic)])
-            codes[rows] = _minute_labels(t[rows], width, spans.subset(both))
+    # Map span users onto row users; spans of users without rows are irrelevant (-2).
+    row_index = {name: i for i, name in enumerate(row_users)}
+    to_row = np.asarray([row_index.get(name, -2) for name in spans.users] + [-1], dtype=np.intp)
+    span_user = to_row[spans.user]  # -1 (agnostic) indexes the trailing -1
+    agnostic = np.flatnonzero(span_user == -1)
+    span_groups = _groups(np.where(span_user >= 0, span_user, len(row_users)), len(row_users))
+    row_groups = _groups(np.where(row_user >= 0, row_user, len(row_users)), len(row_users))
+    shared_rows = [np.flatnonzero(row_user < 0)]
+    for own, rows in zip(span_groups, row_groups, strict=True):
+        if not rows.size:
+            continue
+        if not own.size:
+            shared_rows.append(rows)
+            continue
+        both = np.concatenate([own, agnostic])
+        codes[rows] = _minute_labels(t[rows], width, spans.subset(both))
+    rows = np.concatenate(shared_rows)
+    if rows.size:
+        codes[rows] = _minute_labels(t[rows], width, spans.subset(agnostic))
     return codes
 
 
@@ -204,15 +219,15 @@ def project_blocks_to_windows(
     t = utc_microseconds(features_df["bucket_start_ts"], column="bucket_start_ts")
     width = int(bucket_seconds) * 1_000_000
     if "user_id" in features_df.columns:
-        row_user = _user_array(features_df["user_id"])
-    elif any(u is not None for u in spans.user):
+        row_user, row_users = factorize_users(features_df["user_id"])
+    elif (spans.user >= 0).any():
         raise SchemaError(
             "feature frame has no 'user_id' column but some label spans belong to a user; "
             "add the user_id column (schema v2 frames carry it separately)"
         )
     else:
-        row_user = np.full(len(t), None, dtype=object)
-    codes = _codes_by_user(t, row_user, width, spans)
+        row_user, row_users = np.full(len(t), -1, dtype=np.intp), []
+    codes = _codes_by_user(t, row_user, row_users, width, spans)
     names = np.asarray([*_LABELS, None], dtype=object)
     out = features_df.copy()
     out["label"] = pd.Series(names[codes], index=features_df.index, dtype=object)
@@ -228,13 +243,13 @@ def coverage_table(projected: pd.DataFrame) -> pd.DataFrame:
     if "label" not in projected.columns:
         raise SchemaError("coverage needs a projected frame with a 'label' column")
     users = (
-        _user_array(projected["user_id"])
+        object_values(projected["user_id"])
         if "user_id" in projected.columns
         else np.full(len(projected), None, dtype=object)
     )
     frame = pd.DataFrame(
         {
-            "user_id": ["(all)" if u is None else u for u in users],
+            "user_id": ["(all)" if u is None or u == "" else str(u) for u in users],
             "label": ["(unlabeled)" if v is None else v for v in object_values(projected["label"])],
         }
     )
