@@ -119,3 +119,25 @@ def test_batch_is_deterministic(config):
     a = run_pipeline(_features(), config).predictions
     b = run_pipeline(_features().sample(frac=1, random_state=3), config).predictions
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_prediction_partitions_round_trip(config, tmp_path):
+    from datetime import date
+
+    from taskclf.core.paths import Layout
+    from taskclf.infer.prediction import (
+        local_dates,
+        read_prediction_partitions,
+        write_prediction_partitions,
+    )
+
+    layout = Layout.resolve(tmp_path)
+    preds = run_pipeline(_features(), config).predictions
+    shuffled = preds.sample(frac=1, random_state=1)
+    days = local_dates(
+        shuffled["bucket_start_ts"], shuffled["user_id"], {"bob": "Pacific/Kiritimati"}, "UTC"
+    )
+    paths = write_prediction_partitions(layout, shuffled, days)
+    assert len(paths) == 3  # alice: 01-05; bob (UTC+14): 23:00 on 01-05 to 01:00 on 01-06
+    back = read_prediction_partitions(layout, date(2026, 1, 4), date(2026, 1, 6))
+    pd.testing.assert_frame_equal(back, preds)

@@ -105,7 +105,10 @@ def write_prediction_partitions(
     layout: Layout, predictions: pd.DataFrame, local_dates: pd.Series
 ) -> list[Path]:
     """Write one Parquet file per (user, local date); each atomically. Returns the paths."""
-    df = normalize_predictions(predictions.assign(_day=local_dates.to_numpy()))
+    keyed = predictions.reset_index(drop=True).assign(_day=local_dates.to_numpy())
+    keyed["bucket_start_ts"] = pd.to_datetime(keyed["bucket_start_ts"], utc=True)
+    keyed = keyed.sort_values(["user_id", "bucket_start_ts"], kind="mergesort")
+    df = normalize_predictions(keyed).assign(_day=keyed["_day"].to_numpy())
     written: list[Path] = []
     for (user_id, day), part in df.groupby(["user_id", "_day"], sort=True):
         path = layout.predictions_partition(_as_date(day), str(user_id))
