@@ -168,7 +168,7 @@ class PipelineResult:
         """The full records, ``core_probs`` as canonical JSON strings."""
         frame = self.records.copy()
         frame["core_probs"] = [probs_to_json(row) for row in self.probs]
-        return frame.loc[:, list(PREDICTION_COLUMNS)]
+        return normalize_predictions(frame)
 
 
 def _sort_order(features: pd.DataFrame) -> tuple[NDArray[np.intp], NDArray[Any], pd.Series]:
