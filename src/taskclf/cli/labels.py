@@ -276,7 +276,9 @@ def project_cmd(
 def show_queue(
     ctx: typer.Context,
     user_id: str | None = USER_OPT,
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Show at most N minutes."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Show at most N minutes (default 20)."
+    ),
 ) -> None:
     """Minutes worth labeling next (lowest model confidence first)."""
     items = list_queue(_store(ctx), user_id=user_id, limit=limit or 20)
