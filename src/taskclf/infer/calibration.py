@@ -1,0 +1,669 @@
+"""Probability calibrators and the per-user :class:`CalibratorStore` (DESIGN §4.4).
+
+A calibrator maps the model's core probabilities (columns in the bundle's sorted ``label_set``
+order) to calibrated probabilities. Every implementation follows one contract, checked by one
+test battery run over all of them:
+
+- ``calibrate(core_probs)`` accepts shape ``(k,)`` or ``(n, k)`` and returns the same shape,
+  float64, finite, each row summing to 1; it is deterministic and never mutates its input;
+  calibrating rows one at a time gives bit-for-bit the batch result.
+- Input policy: probabilities must be finite and non-negative (anything else is an
+  :class:`~taskclf.core.errors.InputError` naming the row and column). Each row is first
+  rescaled to sum to 1; an all-zero row becomes uniform. Row sums are taken column by column in
+  a fixed order, so a row's result never depends on the other rows of the batch.
+
+Implementations:
+
+- :class:`IdentityCalibrator`: the normalized input.
+- :class:`TemperatureCalibrator` (Guo et al. 2017, "On Calibration of Modern Neural Networks"):
+  ``q = softmax(log(max(p, PROB_EPS)) / T)``. ``T > 1`` softens, ``T < 1`` sharpens, ``T = 1`` is
+  the identity (up to the ``PROB_EPS`` floor). A monotone map per row: the argmax is kept.
+- :class:`IsotonicCalibrator` (Zadrozny & Elkan 2002, "Transforming Classifier Scores into
+  Accurate Multiclass Probability Estimates"): one monotone piecewise-linear map per class,
+  ``q_c = interp(p_c; x_c, y_c)`` through the stored threshold points (inputs outside
+  ``[x_c[0], x_c[-1]]`` are clipped to the end values, like scikit-learn's
+  ``out_of_bounds="clip"``), then renormalized; an all-zero result row becomes uniform.
+
+On disk (format version :data:`CALIBRATOR_STORE_FORMAT_VERSION`)::
+
+    <store_dir>/store.json        CalibratorStoreManifest (core.inference_policy)
+    <store_dir>/global.json       {"type": ..., ...}
+    <store_dir>/users/<f>.json    {"type": ..., ..., "user_id": "<the real id>"}
+
+where ``<f>`` is ``core.paths.encode_user_id(user_id)``; ``store.json`` also lists each user's
+file name, so a store keeps loading even if the encoding ever changes. Calibrator JSON is
+``{"type": "identity"}``, ``{"type": "temperature", "temperature": T}`` or
+``{"type": "isotonic", "regressors": [{"x": [...], "y": [...]}, ...]}``; a missing or unknown
+``type`` is an :class:`~taskclf.core.errors.ArtifactError` naming the file, never identity.
+A store is written as a whole: built in a hidden directory beside the target and swapped in by
+two renames; if a crash interrupts the swap, :func:`load_calibrator_store` loads the previous
+store from its backup (``.<name>.old`` beside the target).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from pydantic import ValidationError
+
+from taskclf.core._atomic import atomic_write_json, dumps_json
+from taskclf.core.defaults import CALIBRATOR_STORE_FORMAT_VERSION
+from taskclf.core.errors import ArtifactError, InputError
+from taskclf.core.inference_policy import (
+    STORE_GLOBAL_FILE,
+    STORE_MANIFEST_FILE,
+    STORE_USERS_DIR,
+    CalibratorStoreManifest,
+    existing_store_dir,
+    store_backup_dir,
+)
+from taskclf.core.paths import encode_user_id
+from taskclf.core.time import ensure_utc, utc_now
+
+logger = logging.getLogger(__name__)
+
+#: Probabilities are floored at this value before taking logs (temperature scaling).
+PROB_EPS = 1e-12
+CalibrationMethod = Literal["identity", "temperature", "isotonic"]
+_USER_FILE = re.compile(r"[A-Za-z0-9._~%-]+\.json")
+
+__all__ = [
+    "PROB_EPS",
+    "CalibrationMethod",
+    "Calibrator",
+    "CalibratorStore",
+    "IdentityCalibrator",
+    "IsotonicCalibrator",
+    "IsotonicMap",
+    "TemperatureCalibrator",
+    "calibrator_from_json",
+    "calibrator_method",
+    "calibrator_to_json",
+    "load_calibrator",
+    "load_calibrator_store",
+    "normalize_probs",
+    "save_calibrator",
+    "save_calibrator_store",
+]
+
+
+# Input policy ----------------------------------------------------------------------------
+
+
+def _as_matrix(core_probs: ArrayLike) -> tuple[NDArray[np.float64], bool]:
+    """Validate; return a 2-D float64 view/copy and whether the input was 1-D."""
+    p = np.asarray(core_probs, dtype=np.float64)
+    if p.ndim not in (1, 2) or p.shape[-1] == 0:
+        raise InputError(
+            f"core probabilities must have shape (k,) or (n, k) with k >= 1, got {p.shape}"
+        )
+    one_d = p.ndim == 1
+    p2 = p.reshape(1, -1) if one_d else p
+    bad = ~np.isfinite(p2) | (p2 < 0)
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(
+            f"core probabilities must be finite and >= 0; row {row}, column {col} is "
+            f"{p2[row, col]!r}; check the model output (NaN/inf/negative values)"
+        )
+    return p2, one_d
+
+
+def _row_sums(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Row sums accumulated column by column (order independent of the number of rows)."""
+    total = a[:, 0].copy()
+    for j in range(1, a.shape[1]):
+        total += a[:, j]
+    return total
+
+
+def _normalize(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Rows rescaled to sum to 1 (new array); an all-zero row becomes uniform."""
+    sums = _row_sums(p)
+    zero = sums <= 0.0
+    out = p / np.where(zero, 1.0, sums)[:, None]
+    if zero.any():
+        out[zero] = 1.0 / p.shape[1]
+    return out
+
+
+def normalize_probs(core_probs: ArrayLike) -> NDArray[np.float64]:
+    """Validate probabilities and rescale each row to sum to 1 (all-zero rows -> uniform).
+
+    Args:
+        core_probs: Shape ``(k,)`` or ``(n, k)``, finite and non-negative.
+
+    Returns:
+        A new float64 array of the input's shape.
+
+    Raises:
+        InputError: Wrong shape, or a NaN, infinite or negative entry.
+    """
+    p, one_d = _as_matrix(core_probs)
+    out = _normalize(p)
+    return out[0] if one_d else out
+
+
+# Calibrators ------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Calibrator(Protocol):
+    """Maps core probabilities to calibrated probabilities (module doc: the contract)."""
+
+    def calibrate(self, core_probs: ArrayLike) -> NDArray[np.float64]:
+        """Calibrate shape ``(k,)`` or ``(n, k)``; same shape, rows sum to 1."""
+        ...
+
+
+class _Base(abc.ABC):
+    """Shared ``calibrate``: validate, run ``_apply`` on the 2-D normalized matrix, reshape.
+
+    Single rows go through the same 2-D code path as batches (one code path, not two).
+    """
+
+    def calibrate(self, core_probs: ArrayLike) -> NDArray[np.float64]:
+        """Calibrate shape ``(k,)`` or ``(n, k)``; same shape, rows sum to 1."""
+        p, one_d = _as_matrix(core_probs)
+        out = self._apply(_normalize(p))
+        return out[0] if one_d else out
+
+    @abc.abstractmethod
+    def _apply(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Map a validated, row-normalized ``(n, k)`` matrix to a new one."""
+
+
+@dataclass(frozen=True)
+class IdentityCalibrator(_Base):
+    """No calibration: returns the (normalized) input."""
+
+    def _apply(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        return p
+
+
+def _check_temperature(value: object, where: str = "") -> float:
+    loc = f"{where}: " if where else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise InputError(f"{loc}temperature must be a number, got {type(value).__name__}")
+    t = float(value)
+    if not math.isfinite(t) or t <= 0.0:
+        raise InputError(f"{loc}temperature must be finite and > 0, got {t!r}")
+    return t
+
+
+@dataclass(frozen=True)
+class TemperatureCalibrator(_Base):
+    """Temperature scaling (Guo et al. 2017): ``softmax(log(max(p, PROB_EPS)) / T)``.
+
+    Attributes:
+        temperature: ``T``, finite and > 0. ``T > 1`` softens, ``T < 1`` sharpens.
+    """
+
+    temperature: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "temperature", _check_temperature(self.temperature))
+
+    def _apply(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        z = np.log(np.maximum(p, PROB_EPS))
+        z /= self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= _row_sums(z)[:, None]
+        return z
+
+
+@dataclass(frozen=True)
+class IsotonicMap:
+    """One class's monotone map: threshold points ``x`` (strictly increasing) -> ``y``.
+
+    ``y`` is non-decreasing within ``[0, 1]``. Values between points are interpolated
+    linearly; values outside ``[x[0], x[-1]]`` take the end values.
+    """
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.x, dtype=np.float64)
+        y = np.asarray(self.y, dtype=np.float64)
+        if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+            raise InputError(
+                f"isotonic map needs equally long non-empty x and y, got {x.shape} and {y.shape}"
+            )
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise InputError("isotonic map points must be finite")
+        if (np.diff(x) <= 0).any():
+            raise InputError("isotonic map x points must be strictly increasing")
+        if (np.diff(y) < 0).any() or y.min() < 0.0 or y.max() > 1.0:
+            raise InputError("isotonic map y points must be non-decreasing within [0, 1]")
+        object.__setattr__(self, "x", tuple(float(v) for v in x))
+        object.__setattr__(self, "y", tuple(float(v) for v in y))
+
+    def __call__(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Apply the map to ``values`` (any shape)."""
+        out: NDArray[np.float64] = np.interp(values, np.asarray(self.x), np.asarray(self.y))
+        return out
+
+
+@dataclass(frozen=True)
+class IsotonicCalibrator(_Base):
+    """Per-class isotonic maps (Zadrozny & Elkan 2002), then renormalization.
+
+    ``q_c = interp(p_c; x_c, y_c)`` for each class ``c`` (clipped outside the fitted range),
+    then ``q / sum(q)``; a row mapped to all zeros becomes uniform.
+
+    Attributes:
+        regressors: One :class:`IsotonicMap` per class, in ``label_set`` order.
+    """
+
+    regressors: tuple[IsotonicMap, ...]
+    _xs: tuple[NDArray[np.float64], ...] = field(init=False, repr=False, compare=False)
+    _ys: tuple[NDArray[np.float64], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regs = tuple(self.regressors)
+        if not regs or not all(isinstance(r, IsotonicMap) for r in regs):
+            raise InputError("IsotonicCalibrator needs one IsotonicMap per class (at least one)")
+        object.__setattr__(self, "regressors", regs)
+        object.__setattr__(self, "_xs", tuple(_frozen_array(r.x) for r in regs))
+        object.__setattr__(self, "_ys", tuple(_frozen_array(r.y) for r in regs))
+
+    @classmethod
+    def from_sklearn(cls, regressors: Sequence[Any]) -> IsotonicCalibrator:
+        """Wrap fitted ``sklearn.isotonic.IsotonicRegression`` objects (their thresholds)."""
+        return cls(
+            tuple(IsotonicMap(tuple(r.X_thresholds_), tuple(r.y_thresholds_)) for r in regressors)
+        )
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (columns) this calibrator accepts."""
+        return len(self.regressors)
+
+    def _apply(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        if p.shape[1] != self.n_classes:
+            raise InputError(
+                f"isotonic calibrator has {self.n_classes} classes, probabilities have "
+                f"{p.shape[1]} columns"
+            )
+        out = np.empty_like(p)
+        for c in range(self.n_classes):
+            out[:, c] = np.interp(p[:, c], self._xs[c], self._ys[c])
+        return _normalize(out)
+
+
+def _frozen_array(values: Sequence[float]) -> NDArray[np.float64]:
+    arr = np.asarray(values, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+def calibrator_method(calibrator: Calibrator) -> CalibrationMethod:
+    """The ``type`` name of a built-in calibrator."""
+    if isinstance(calibrator, TemperatureCalibrator):
+        return "temperature"
+    if isinstance(calibrator, IsotonicCalibrator):
+        return "isotonic"
+    if isinstance(calibrator, IdentityCalibrator):
+        return "identity"
+    raise ArtifactError(
+        f"cannot serialize calibrator of type {type(calibrator).__name__}; only identity, "
+        "temperature and isotonic calibrators have an on-disk format"
+    )
+
+
+# The store --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibratorStore:
+    """A global calibrator plus per-user calibrators for personalized users.
+
+    Attributes:
+        global_calibrator: Used for every user without a dedicated calibrator.
+        user_calibrators: ``user_id -> calibrator`` (read-only mapping).
+        method: ``temperature``, ``isotonic`` or ``identity``; every calibrator is of this type.
+        model_bundle_id: Run directory name of the model bundle the store was fitted for.
+        model_schema_hash: That bundle's schema hash.
+        created_at: When the store was fitted (aware UTC).
+    """
+
+    global_calibrator: Calibrator
+    user_calibrators: Mapping[str, Calibrator]
+    method: CalibrationMethod
+    model_bundle_id: str | None = None
+    model_schema_hash: str | None = None
+    created_at: datetime = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        users = dict(self.user_calibrators)
+        for uid in users:
+            if not isinstance(uid, str):
+                raise InputError(f"calibrator store user ids must be strings, got {uid!r}")
+        for who, cal in [("global", self.global_calibrator), *users.items()]:
+            kind = calibrator_method(cal)
+            if kind != self.method:
+                raise InputError(
+                    f"calibrator store method is {self.method!r} but the calibrator of "
+                    f"{who!r} is {kind!r}; all calibrators of a store use one method"
+                )
+        object.__setattr__(self, "user_calibrators", MappingProxyType(users))
+        object.__setattr__(self, "created_at", ensure_utc(self.created_at, field="created_at"))
+
+    @property
+    def user_ids(self) -> list[str]:
+        """Users with a dedicated calibrator, sorted."""
+        return sorted(self.user_calibrators)
+
+    def get_calibrator(self, user_id: str) -> Calibrator:
+        """The user's calibrator, else the global one."""
+        return self.user_calibrators.get(user_id, self.global_calibrator)
+
+    def calibrate_batch(
+        self, core_probs: ArrayLike, user_ids: Sequence[str] | NDArray[Any]
+    ) -> NDArray[np.float64]:
+        """Calibrate rows of many users: one vectorized call per personalized user.
+
+        Rows are grouped by user (``pandas.factorize`` + a stable sort of the codes); rows of
+        users without a dedicated calibrator go through the global one in a single call.
+
+        Args:
+            core_probs: Shape ``(n, k)``.
+            user_ids: Length ``n``, one string per row.
+
+        Returns:
+            Shape ``(n, k)``, row ``i`` equal to ``get_calibrator(user_ids[i]).calibrate(p[i])``.
+        """
+        p, one_d = _as_matrix(core_probs)
+        if one_d:
+            raise InputError(f"calibrate_batch needs shape (n, k), got {p.shape[1:]}")
+        uids = np.asarray(user_ids, dtype=object)
+        if uids.shape != (p.shape[0],):
+            raise InputError(
+                f"user_ids has shape {uids.shape}, probabilities have {p.shape[0]} rows"
+            )
+        p = _normalize(p)
+        if not self.user_calibrators:
+            return _apply(self.global_calibrator, p)
+        codes, uniques = pd.factorize(uids, use_na_sentinel=True)
+        if (codes < 0).any():
+            raise InputError(f"user_ids[{int(np.flatnonzero(codes < 0)[0])}] is missing")
+        bad = [u for u in uniques if not isinstance(u, str)]
+        if bad:
+            raise InputError(f"user ids must be strings, got {type(bad[0]).__name__}")
+        personal = np.fromiter((u in self.user_calibrators for u in uniques), bool, len(uniques))
+        out = np.empty_like(p)
+        rest = np.flatnonzero(~personal[codes])
+        if rest.size:
+            out[rest] = _apply(self.global_calibrator, p[rest])
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=len(uniques))
+        starts = np.cumsum(counts) - counts
+        for j in np.flatnonzero(personal):
+            idx = order[starts[j] : starts[j] + counts[j]]
+            out[idx] = _apply(self.user_calibrators[uniques[j]], p[idx])
+        return out
+
+
+def _apply(calibrator: Calibrator, p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Run a calibrator on an already validated, normalized 2-D matrix."""
+    if isinstance(calibrator, _Base):
+        return calibrator._apply(p)
+    return np.asarray(calibrator.calibrate(p), dtype=np.float64)
+
+
+# JSON -------------------------------------------------------------------------------------
+
+
+def calibrator_to_json(calibrator: Calibrator) -> dict[str, Any]:
+    """The JSON object of a built-in calibrator (module doc: the format)."""
+    kind = calibrator_method(calibrator)
+    if isinstance(calibrator, TemperatureCalibrator):
+        return {"type": kind, "temperature": calibrator.temperature}
+    if isinstance(calibrator, IsotonicCalibrator):
+        regs = [{"x": list(r.x), "y": list(r.y)} for r in calibrator.regressors]
+        return {"type": kind, "regressors": regs}
+    return {"type": kind}
+
+
+def _expect_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(data) - allowed)
+    missing = sorted(allowed - set(data))
+    if missing or extra:
+        raise ArtifactError(
+            f"calibrator '{where}': expected fields {sorted(allowed)}, missing {missing}, "
+            f"unexpected {extra}; re-run 'taskclf train calibrate'"
+        )
+
+
+def calibrator_from_json(data: object, *, where: str = "<json>") -> Calibrator:
+    """Parse a calibrator JSON object; ``where`` names the file in errors.
+
+    Raises:
+        ArtifactError: Not an object, a missing or unknown ``type``, missing or extra fields,
+            or invalid parameters (e.g. a temperature that is not finite and > 0).
+    """
+    if not isinstance(data, dict):
+        raise ArtifactError(
+            f"calibrator '{where}': expected a JSON object, got {type(data).__name__}"
+        )
+    kind = data.get("type")
+    body = {k: v for k, v in data.items() if k != "user_id"}
+    try:
+        if kind == "identity":
+            _expect_keys(body, {"type"}, where)
+            return IdentityCalibrator()
+        if kind == "temperature":
+            _expect_keys(body, {"type", "temperature"}, where)
+            return TemperatureCalibrator(_check_temperature(body["temperature"]))
+        if kind == "isotonic":
+            _expect_keys(body, {"type", "regressors"}, where)
+            return IsotonicCalibrator(_isotonic_maps(body["regressors"]))
+    except InputError as exc:
+        raise ArtifactError(
+            f"calibrator '{where}': {exc}; re-run 'taskclf train calibrate'"
+        ) from None
+    shown = "missing" if kind is None else f"unknown ({str(kind)[:40]!r})"
+    raise ArtifactError(
+        f"calibrator '{where}': field 'type' is {shown}; expected 'identity', 'temperature' "
+        "or 'isotonic'; the file is corrupt or from a newer taskclf"
+    )
+
+
+def _isotonic_maps(regs: object) -> tuple[IsotonicMap, ...]:
+    if not isinstance(regs, list) or not regs:
+        raise InputError("'regressors' must be a non-empty list")
+    maps = []
+    for i, reg in enumerate(regs):
+        if not isinstance(reg, dict) or set(reg) != {"x", "y"}:
+            raise InputError(f"regressors[{i}] must be an object with exactly 'x' and 'y'")
+        xs, ys = reg["x"], reg["y"]
+        if not isinstance(xs, list) or not isinstance(ys, list):
+            raise InputError(f"regressors[{i}]: 'x' and 'y' must be lists of numbers")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs + ys):
+            raise InputError(f"regressors[{i}]: 'x' and 'y' must hold only numbers")
+        try:
+            maps.append(IsotonicMap(tuple(xs), tuple(ys)))
+        except InputError as exc:
+            raise InputError(f"regressors[{i}]: {exc}") from None
+    return tuple(maps)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"calibrator file '{path}' is missing; re-run 'taskclf train calibrate'"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"calibrator file '{path}' is not readable JSON: {exc}") from None
+
+
+def save_calibrator(calibrator: Calibrator, path: Path) -> None:
+    """Write one calibrator as JSON to ``path`` atomically."""
+    atomic_write_json(Path(path), calibrator_to_json(calibrator))
+
+
+def load_calibrator(path: Path) -> Calibrator:
+    """Read a calibrator written by :func:`save_calibrator` (errors name the file)."""
+    path = Path(path)
+    return calibrator_from_json(_read_json(path), where=str(path))
+
+
+# Store on disk ----------------------------------------------------------------------------
+
+
+def _write_synced(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(dumps_json(obj))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _user_files(user_ids: Sequence[str]) -> dict[str, str]:
+    files = {uid: encode_user_id(uid) + ".json" for uid in user_ids}
+    if len(set(files.values())) != len(files):  # pragma: no cover - encode_user_id is injective
+        raise ArtifactError("two user ids encode to the same file name")
+    return files
+
+
+def save_calibrator_store(store: CalibratorStore, store_dir: Path) -> Path:
+    """Write ``store`` to ``store_dir`` as a whole, replacing any previous store atomically.
+
+    The files are written into a hidden directory beside ``store_dir`` and fsynced; then the
+    previous store is renamed to ``.<name>.old``, the new one renamed into place, and the
+    backup removed. A crash before the second rename leaves the previous store loadable
+    (from its backup, see :func:`load_calibrator_store`).
+
+    Returns:
+        ``store_dir``.
+    """
+    store_dir = Path(store_dir)
+    if store_dir.exists() and not store_dir.is_dir():
+        raise ArtifactError(f"calibrator store path '{store_dir}' exists and is not a directory")
+    store_dir.parent.mkdir(parents=True, exist_ok=True)
+    files = _user_files(store.user_ids)
+    manifest = CalibratorStoreManifest(
+        format_version=CALIBRATOR_STORE_FORMAT_VERSION,
+        method=store.method,
+        user_count=len(files),
+        user_ids=store.user_ids,
+        user_files=files,
+        model_bundle_id=store.model_bundle_id,
+        model_schema_hash=store.model_schema_hash,
+        created_at=store.created_at,
+    )
+    staging = Path(tempfile.mkdtemp(prefix=f".{store_dir.name}.new-", dir=store_dir.parent))
+    try:
+        (staging / STORE_USERS_DIR).mkdir()
+        _write_synced(staging / STORE_GLOBAL_FILE, calibrator_to_json(store.global_calibrator))
+        for uid, name in files.items():
+            body = {**calibrator_to_json(store.user_calibrators[uid]), "user_id": uid}
+            _write_synced(staging / STORE_USERS_DIR / name, body)
+        _write_synced(staging / STORE_MANIFEST_FILE, manifest.model_dump(mode="json"))
+        _swap_into_place(staging, store_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return store_dir
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap_into_place(staging: Path, store_dir: Path) -> None:
+    backup = store_backup_dir(store_dir)
+    if store_dir.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+        os.rename(store_dir, backup)
+    os.rename(staging, store_dir)
+    _fsync_dir(store_dir.parent)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _load_manifest(store_dir: Path) -> CalibratorStoreManifest:
+    path = store_dir / STORE_MANIFEST_FILE
+    data = _read_json(path)
+    try:
+        return CalibratorStoreManifest.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ArtifactError(
+            f"calibrator store '{path}': field {'.'.join(map(str, err['loc']))}: {err['msg']}; "
+            "re-run 'taskclf train calibrate'"
+        ) from None
+
+
+def _load_user(users_dir: Path, uid: str, name: str) -> Calibrator:
+    if not _USER_FILE.fullmatch(name) or name.startswith("."):
+        raise ArtifactError(
+            f"calibrator store '{users_dir.parent}': unsafe user file name {name[:60]!r}"
+        )
+    path = users_dir / name
+    data = _read_json(path)
+    stored = data.get("user_id") if isinstance(data, dict) else None
+    if stored != uid:
+        raise ArtifactError(
+            f"calibrator '{path}': holds user_id {str(stored)[:60]!r} but store.json maps "
+            f"{uid[:60]!r} to it; the store was modified by hand, re-run 'taskclf train calibrate'"
+        )
+    return calibrator_from_json(data, where=str(path))
+
+
+def load_calibrator_store(store_dir: Path) -> CalibratorStore:
+    """Load a store written by :func:`save_calibrator_store`.
+
+    If ``store_dir`` is missing but the backup of an interrupted save exists beside it, the
+    backup (the previous store) is loaded and a warning logged.
+
+    Raises:
+        ArtifactError: No store, a missing or corrupt file, an unknown format version, a user
+            file that does not hold the user store.json maps to it.
+    """
+    store_dir = existing_store_dir(Path(store_dir))
+    manifest = _load_manifest(store_dir)
+    users_dir = store_dir / STORE_USERS_DIR
+    if set(manifest.user_files) != set(manifest.user_ids):
+        raise ArtifactError(
+            f"calibrator store '{store_dir / STORE_MANIFEST_FILE}': user_files and user_ids "
+            "list different users; re-run 'taskclf train calibrate'"
+        )
+    users = {uid: _load_user(users_dir, uid, manifest.user_files[uid]) for uid in manifest.user_ids}
+    global_path = store_dir / STORE_GLOBAL_FILE
+    global_cal = calibrator_from_json(_read_json(global_path), where=str(global_path))
+    try:
+        return CalibratorStore(
+            global_calibrator=global_cal,
+            user_calibrators=users,
+            method=manifest.method,
+            model_bundle_id=manifest.model_bundle_id,
+            model_schema_hash=manifest.model_schema_hash,
+            created_at=manifest.created_at,
+        )
+    except InputError as exc:
+        raise ArtifactError(f"calibrator store '{store_dir}': {exc}") from None
