@@ -2,9 +2,200 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from taskclf.cli._common import console, get_state, require_range
+from taskclf.core.defaults import DEFAULT_POLL_SECONDS, DEFAULT_REJECT_THRESHOLD
+from taskclf.core.time import parse_date
+from taskclf.infer.batch import BatchResult
+from taskclf.infer.resolve import InferenceSettings, resolve_settings
 
 app = typer.Typer(
     help="Run inference: batch over a date range, online against a live server, or rule baseline.",
     no_args_is_help=True,
 )
+
+_FROM = typer.Option(None, "--from", help="First local date, YYYY-MM-DD.")
+_TO = typer.Option(None, "--to", help="Last local date, YYYY-MM-DD (inclusive).")
+_MODEL = typer.Option(None, "--model-dir", help="Model bundle (default: policy, else active).")
+_STORE = typer.Option(
+    None, "--calibrator-store", help="Calibrator store dir (default: from the policy)."
+)
+_THRESHOLD = typer.Option(
+    None, "--reject-threshold", help="Global reject threshold in [0, 1] (overrides the policy)."
+)
+_TAXONOMY = typer.Option(None, "--taxonomy", help="Taxonomy YAML (default: configs/taxonomy.yaml).")
+_WINDOW = typer.Option(None, "--smooth-window", help="Odd rolling-majority window (default 3).")
+
+
+def print_settings(settings: InferenceSettings) -> None:
+    """Show every resolved setting and where it came from."""
+    table = Table(title="Inference settings")
+    for col in ("setting", "value", "source"):
+        table.add_column(col)
+    for row in settings.rows():
+        table.add_row(*row)
+    console.print(table)
+
+
+def _summary(result: BatchResult) -> None:
+    table = Table(title="Batch predictions")
+    for col in ("user", "minutes", "rejected", "segments"):
+        table.add_column(col, justify="right" if col != "user" else "left")
+    p = result.predictions
+    for user in result.users:
+        part = p[p["user_id"] == user]
+        n_seg = sum(1 for s in result.result.segments if s.user_id == user)
+        table.add_row(user, f"{len(part):,}", f"{part['is_rejected'].mean():.1%}", str(n_seg))
+    console.print(table)
+    console.print(
+        f"{len(result.prediction_files)} prediction file(s) under {result.segments_file.parent}"
+    )
+    console.print(f"segments: {result.segments_file}")
+    if result.report_files:
+        console.print(f"{len(result.report_files)} report file(s) under the reports folder")
+    if result.queued:
+        console.print(
+            f"{result.queued} unsure minute(s) queued for labeling ('taskclf labels show-queue')"
+        )
+
+
+@app.command("batch")
+def batch(
+    ctx: typer.Context,
+    date_from: str | None = _FROM,
+    date_to: str | None = _TO,
+    user_id: list[str] | None = typer.Option(
+        None, "--user-id", help="Only this user (repeatable)."
+    ),
+    model_dir: Path | None = _MODEL,
+    calibrator_store: Path | None = _STORE,
+    reject_threshold: float | None = _THRESHOLD,
+    taxonomy: Path | None = _TAXONOMY,
+    smooth_window: int | None = _WINDOW,
+    no_reports: bool = typer.Option(False, "--no-reports", help="Skip the daily reports."),
+) -> None:
+    """Predict every minute of a date range for every user; write predictions, segments, reports."""
+    from taskclf.infer.batch import run_batch_inference
+
+    state = get_state(ctx)
+    start, end = require_range(
+        parse_date(date_from, field="--from") if date_from else None,
+        parse_date(date_to, field="--to") if date_to else None,
+    )
+    settings = resolve_settings(
+        state.layout,
+        model_dir=model_dir,
+        calibrator_store=calibrator_store,
+        reject_threshold=reject_threshold,
+        taxonomy=taxonomy,
+        smooth_window=smooth_window,
+    )
+    print_settings(settings)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        result = run_batch_inference(
+            state.layout,
+            start,
+            end,
+            settings=settings,
+            config=state.config,
+            user_ids=user_id,
+            write_reports=not no_reports,
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+    _summary(result)
+
+
+@app.command("baseline")
+def baseline(
+    ctx: typer.Context,
+    date_from: str | None = _FROM,
+    date_to: str | None = _TO,
+    user_id: list[str] | None = typer.Option(
+        None, "--user-id", help="Only this user (repeatable)."
+    ),
+    reject_threshold: float | None = _THRESHOLD,
+) -> None:
+    """Rule-based predictions for day-one users without a model (app category, AFK, input)."""
+    from taskclf.infer.batch import run_baseline_inference
+
+    state = get_state(ctx)
+    start, end = require_range(
+        parse_date(date_from, field="--from") if date_from else None,
+        parse_date(date_to, field="--to") if date_to else None,
+    )
+    result = run_baseline_inference(
+        state.layout,
+        start,
+        end,
+        config=state.config,
+        reject_threshold=DEFAULT_REJECT_THRESHOLD if reject_threshold is None else reject_threshold,
+        user_ids=user_id,
+    )
+    _summary(result)
+
+
+@app.command("online")
+def online(
+    ctx: typer.Context,
+    poll_seconds: float | None = typer.Option(
+        None, "--poll-seconds", help=f"Seconds between polls (default {DEFAULT_POLL_SECONDS:g})."
+    ),
+    aw_host: str | None = typer.Option(None, "--aw-host", help="ActivityWatch server URL."),
+    user_id: str | None = typer.Option(None, "--user-id", help="User id (default: config)."),
+    model_dir: Path | None = _MODEL,
+    calibrator_store: Path | None = _STORE,
+    reject_threshold: float | None = _THRESHOLD,
+    taxonomy: Path | None = _TAXONOMY,
+    smooth_window: int | None = _WINDOW,
+    max_polls: int | None = typer.Option(None, "--max-polls", help="Stop after N polls."),
+) -> None:
+    """Poll a running ActivityWatch server; predict each minute once closed (Ctrl+C stops)."""
+    from taskclf.adapters.activitywatch.client import AWClient
+    from taskclf.infer.online import OnlineLoop
+
+    state = get_state(ctx)
+    config = state.config
+    layout = state.layout
+
+    def resolve() -> InferenceSettings:
+        return resolve_settings(
+            layout,
+            model_dir=model_dir,
+            calibrator_store=calibrator_store,
+            reject_threshold=reject_threshold,
+            taxonomy=taxonomy,
+            smooth_window=smooth_window,
+        )
+
+    settings = resolve()
+    print_settings(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    host = aw_host or config.aw_host
+    with AWClient(host) as client:
+        loop = OnlineLoop(layout, config, resolve=resolve, client=client, user_id=user_id)
+        console.print(
+            f"polling {host} every {poll_seconds or DEFAULT_POLL_SECONDS:g} s as user "
+            f"{loop.user_id!r}; records go to {layout.online_dir}; Ctrl+C to stop"
+        )
+        stats = loop.run(
+            poll_seconds=poll_seconds or DEFAULT_POLL_SECONDS,
+            max_polls=max_polls,
+            on_poll=lambda df: console.print(f"{len(df)} minute(s) written") if len(df) else None,
+        )
+    console.print(
+        f"stopped after {stats.polls} poll(s): {stats.minutes_written} minute(s) written, "
+        f"{stats.server_errors} server error(s), {stats.policy_reloads} policy reload(s)"
+    )

@@ -154,6 +154,10 @@ class Layout:
         """Append-only JSONL of online predictions of one user and local date."""
         return self.online_dir / encode_user_id(user_id) / f"{day.isoformat()}.jsonl"
 
+    def online_segments_file(self, user_id: str, day: date) -> Path:
+        """Segments of one user's online predictions of one local date."""
+        return self.online_dir / encode_user_id(user_id) / f"{day.isoformat()}.segments.json"
+
     def evaluation_run_dir(self, run_id: str) -> Path:
         """Evaluation report and plots of one model bundle."""
         return self.evaluation_dir / self.run_dir(run_id).name

@@ -66,7 +66,7 @@ LabelMapper = Callable[[Sequence[str]], list[str]]
 class PipelineConfig:
     """Everything the pipeline needs, resolved once (see ``infer.resolve``)."""
 
-    booster: lgb.Booster
+    booster: lgb.Booster | None
     cat_encoders: Mapping[str, LabelEncoder]
     schema_version: str
     model_id: str
@@ -113,6 +113,8 @@ class Scored:
 
 def predict_raw(config: PipelineConfig, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
     """Model probabilities, shape ``(n, k)`` in ``label_set`` order."""
+    if config.booster is None:
+        raise InputError("this pipeline has no model; give probabilities (rule baseline)")
     if matrix.shape[0] == 0:
         return np.zeros((0, len(config.label_set)))
     if config.num_threads:
@@ -192,9 +194,25 @@ def _sort_order(features: pd.DataFrame) -> tuple[NDArray[np.intp], NDArray[Any],
 
 def run_pipeline(features: pd.DataFrame, config: PipelineConfig) -> PipelineResult:
     """Run every step on a feature frame of any number of users (any row order)."""
-    order, user_ids, starts = _sort_order(features)
     matrix = config.encoder().encode_frame(features)
-    raw = predict_raw(config, matrix)[order]
+    return run_pipeline_from_probs(features, predict_raw(config, matrix), config)
+
+
+def run_pipeline_from_probs(
+    features: pd.DataFrame, raw_probs: NDArray[np.float64], config: PipelineConfig
+) -> PipelineResult:
+    """The steps after the model (calibrate → reject → smooth → segments → taxonomy).
+
+    ``raw_probs`` is aligned with the rows of ``features`` (shape ``(n, k)``); the rule
+    baseline enters here with its rule probabilities.
+    """
+    if raw_probs.shape != (len(features), len(config.label_set)):
+        raise InputError(
+            f"probabilities have shape {raw_probs.shape}, expected "
+            f"({len(features)}, {len(config.label_set)})"
+        )
+    order, user_ids, starts = _sort_order(features)
+    raw = raw_probs[order]
     scored = score_matrix(config, raw, user_ids)
     smoothed = rolling_majority_by_user(
         user_ids.tolist(),
@@ -268,6 +286,15 @@ class OnlinePredictor:
         self._smoothers: dict[str, OnlineSmoother] = {}
         self._pending: dict[str, dict[int, _Pending]] = {}
         self._pushed: dict[str, int] = {}
+
+    def swap_config(self, config: PipelineConfig) -> None:
+        """Use a new configuration from the next minute on (policy hot reload).
+
+        Smoothing state and minutes waiting for it are kept, so no minute is lost or emitted
+        twice; a changed smoothing window takes effect for users seen after the swap.
+        """
+        self.config = config
+        self._encoder = config.encoder()
 
     @property
     def lag_minutes(self) -> int:
