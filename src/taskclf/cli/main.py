@@ -11,6 +11,7 @@ from rich.text import Text
 
 from taskclf import __version__
 from taskclf.cli import (
+    _train_personalize,
     demo,
     features,
     infer,
@@ -59,6 +60,8 @@ def main(
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(features.app, name="features")
 app.add_typer(labels.app, name="labels")
+train.app.command("calibrate")(_train_personalize.train_calibrate)
+train.app.command("tune-reject")(_train_personalize.train_tune_reject)
 app.add_typer(train.app, name="train")
 app.add_typer(model.app, name="model")
 app.add_typer(policy.app, name="policy")
