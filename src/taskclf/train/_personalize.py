@@ -1,0 +1,361 @@
+"""Per-user calibration from arrays: eligibility, k-fold keep-or-fallback, per-user fits.
+
+The pure-array core of ``train.calibrate.fit_calibrator_store`` (no booster, no frames), so it
+can be tested and benchmarked on its own. See ``train.calibrate`` for the rules.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict
+
+from taskclf.core.defaults import (
+    DEFAULT_CALIBRATION_METHOD,
+    DEFAULT_MIN_DISTINCT_LABELS,
+    DEFAULT_MIN_LABELED_DAYS,
+    DEFAULT_MIN_LABELED_WINDOWS,
+    DEFAULT_PERSONAL_CV_FOLDS,
+    ISOTONIC_MIN_ROWS_WARNING,
+)
+from taskclf.core.errors import InputError
+from taskclf.infer.calibration import Calibrator, TemperatureCalibrator
+from taskclf.train._calibration_math import (
+    LogProbs,
+    check_pair,
+    fit_groups,
+    fit_isotonic,
+    fit_temperature,
+    group_mean,
+    picked_nll,
+    row_nll,
+)
+
+Method = Literal["temperature", "isotonic"]
+#: A per-user calibrator is kept only if it lowers held-out NLL by more than this (nats/window).
+DEFAULT_MIN_NLL_GAIN = 1e-3
+
+
+class IsotonicSmallSampleWarning(UserWarning):
+    """Isotonic calibrators were fitted on fewer rows than ``ISOTONIC_MIN_ROWS_WARNING``."""
+
+
+class PersonalizationEligibility(BaseModel):
+    """Whether a user qualifies for per-user calibration (all three thresholds met)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: str
+    labeled_windows: int
+    labeled_days: int
+    distinct_labels: int
+    is_eligible: bool
+
+
+class UserCalibrationReport(BaseModel):
+    """Eligibility, the keep-or-fallback decision and its numbers for one user.
+
+    ``nll_raw``/``nll_global``: mean NLL of the raw and the globally calibrated probabilities
+    on the user's rows. ``nll_personal_cv``: mean held-out NLL of per-user calibrators fitted on
+    the user's other folds (``None`` when no cross-validation ran). ``personal_temperature``:
+    the temperature fitted on all the user's rows (temperature method, cross-validated users),
+    whether or not it was kept.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: str
+    labeled_windows: int
+    labeled_days: int
+    distinct_labels: int
+    is_eligible: bool
+    kept: bool
+    reason: str
+    nll_raw: float
+    nll_global: float
+    nll_personal_cv: float | None = None
+    personal_temperature: float | None = None
+
+    def eligibility(self) -> PersonalizationEligibility:
+        """The seed's eligibility record of this user."""
+        return PersonalizationEligibility(
+            user_id=self.user_id,
+            labeled_windows=self.labeled_windows,
+            labeled_days=self.labeled_days,
+            distinct_labels=self.distinct_labels,
+            is_eligible=self.is_eligible,
+        )
+
+
+@dataclass(frozen=True)
+class PersonalizationFit:
+    """Result of :func:`fit_personalized_calibrators` (reports sorted by user id)."""
+
+    global_calibrator: Calibrator
+    user_calibrators: dict[str, Calibrator]
+    users: list[UserCalibrationReport]
+    nll_raw: float
+    nll_global: float
+    method: Method
+    folds: int
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Per user: labeled windows, distinct days, distinct labels."""
+
+    windows: NDArray[np.int64]
+    days: NDArray[np.int64]
+    labels: NDArray[np.int64]
+
+    @classmethod
+    def of(
+        cls, codes: NDArray[np.intp], n_users: int, days: NDArray[np.int64], y: NDArray[np.int64]
+    ) -> _Counts:
+        grouped = pd.DataFrame({"u": codes, "d": days, "y": y}).groupby("u", sort=True)
+        out = [np.zeros(n_users, np.int64) for _ in range(3)]
+        size = grouped.size()
+        idx = size.index.to_numpy()
+        out[0][idx] = size.to_numpy()
+        out[1][idx] = grouped["d"].nunique().to_numpy()
+        out[2][idx] = grouped["y"].nunique().to_numpy()
+        return cls(*out)
+
+
+def factorize_users(
+    user_ids: Sequence[str] | NDArray[Any], n: int
+) -> tuple[NDArray[np.intp], list[str]]:
+    """Codes into the sorted distinct user ids; missing or non-string ids are errors."""
+    uids = np.asarray(user_ids, dtype=object)
+    if uids.shape != (n,):
+        raise InputError(f"user_ids has shape {uids.shape}, expected ({n},)")
+    codes, uniques = pd.factorize(uids, sort=True, use_na_sentinel=True)
+    if (codes < 0).any():
+        raise InputError(f"user_ids[{int(np.flatnonzero(codes < 0)[0])}] is missing")
+    users = list(uniques)
+    if not all(isinstance(u, str) for u in users):
+        raise InputError("user ids must be strings")
+    return codes.astype(np.intp), users
+
+
+def fold_ids(
+    codes: NDArray[np.intp], days: NDArray[np.int64], n_days: NDArray[np.int64], folds: int
+) -> NDArray[np.int64]:
+    """Fold of each row: the rank of its day among its user's days, mod ``folds``, for users
+    with at least ``folds`` days; else contiguous blocks of the user's rows in given order."""
+    frame = pd.DataFrame({"u": codes, "d": days})
+    by_user = frame.groupby("u")
+    day_rank = by_user["d"].rank(method="dense").to_numpy(np.int64) - 1
+    pos = by_user.cumcount().to_numpy(np.int64)
+    size = by_user["u"].transform("size").to_numpy(np.int64)
+    out: NDArray[np.int64] = np.where(n_days[codes] >= folds, day_rank % folds, pos * folds // size)
+    return out
+
+
+@dataclass(frozen=True)
+class _Cv:
+    heldout_nll: NDArray[np.float64]  # per cross-validated row
+    final: list[Calibrator]  # per cross-validated user, fitted on all its rows
+    temperatures: list[float | None]
+
+
+def _cv_temperature(
+    lp: LogProbs,
+    rows: NDArray[np.intp],
+    ecode: NDArray[np.intp],
+    n_users: int,
+    fold: NDArray[np.int64],
+    folds: int,
+) -> _Cv:
+    heldout = np.empty(rows.size)
+    for k in range(folds):
+        train, test = fold != k, fold == k
+        temps = fit_groups(lp.take(rows[train]), ecode[train], n_users)
+        heldout[test] = row_nll(lp.take(rows[test]), 1.0 / temps[ecode[test]])
+    final = fit_groups(lp.take(rows), ecode, n_users)
+    return _Cv(heldout, [TemperatureCalibrator(float(t)) for t in final], [float(t) for t in final])
+
+
+def _cv_isotonic(
+    y: NDArray[np.int64],
+    p: NDArray[np.float64],
+    rows: NDArray[np.intp],
+    ecode: NDArray[np.intp],
+    n_users: int,
+    fold: NDArray[np.int64],
+    folds: int,
+) -> _Cv:
+    heldout = np.empty(rows.size)
+    final: list[Calibrator] = []
+    order = np.argsort(ecode, kind="stable")
+    bounds = np.searchsorted(ecode[order], np.arange(n_users + 1))
+    for e in range(n_users):
+        mine = order[bounds[e] : bounds[e + 1]]
+        for k in range(folds):
+            tr, te = rows[mine[fold[mine] != k]], rows[mine[fold[mine] == k]]
+            if te.size:
+                cal = fit_isotonic(y[tr], p[tr], p.shape[1])
+                heldout[mine[fold[mine] == k]] = picked_nll(cal.calibrate(p[te]), y[te])
+        final.append(fit_isotonic(y[rows[mine]], p[rows[mine]], p.shape[1]))
+    return _Cv(heldout, final, [None] * n_users)
+
+
+def warn_small_isotonic(windows: NDArray[np.int64], *, what: str) -> None:
+    """One warning, with the numbers, for isotonic fits below ``ISOTONIC_MIN_ROWS_WARNING``."""
+    small = windows[windows < ISOTONIC_MIN_ROWS_WARNING]
+    if small.size:
+        warnings.warn(
+            f"{what} fitted on fewer than {ISOTONIC_MIN_ROWS_WARNING} rows ({small.size} fits, "
+            f"min {int(small.min())}, median {int(np.median(small))} rows); isotonic "
+            "regression overfits small sets, consider method='temperature'",
+            IsotonicSmallSampleWarning,
+            stacklevel=3,
+        )
+
+
+def _ineligible_reason(counts: tuple[int, int, int], thresholds: tuple[int, int, int]) -> str:
+    names = ("windows", "days", "labels")
+    parts = [
+        f"{got} {name} < {need}"
+        for got, name, need in zip(counts, names, thresholds, strict=True)
+        if got < need
+    ]
+    return "not eligible: " + "; ".join(parts)
+
+
+def _decide(
+    eligible: bool,
+    counts: tuple[int, int, int],
+    thresholds: tuple[int, int, int],
+    cv_nll: float,
+    global_nll: float,
+    folds: int,
+    min_gain: float,
+) -> tuple[bool, str]:
+    """Keep the per-user calibrator, or fall back to global, and why."""
+    if not eligible:
+        return False, _ineligible_reason(counts, thresholds)
+    if math.isnan(cv_nll):
+        return False, f"fallback: {counts[0]} windows are too few for {folds}-fold validation"
+    scheme = f"{folds}-fold by day" if counts[1] >= folds else f"{folds}-fold by time blocks"
+    if cv_nll < global_nll - min_gain:
+        return True, (
+            f"kept: held-out NLL {cv_nll:.4f} < global {global_nll:.4f} - {min_gain:g} ({scheme})"
+        )
+    return False, (
+        f"fallback: held-out NLL {cv_nll:.4f} does not beat global {global_nll:.4f} by more "
+        f"than {min_gain:g} ({scheme})"
+    )
+
+
+def _check_args(method: str, folds: int, min_gain: float) -> None:
+    if method not in ("temperature", "isotonic"):
+        raise InputError(f"method must be 'temperature' or 'isotonic', got {method!r}")
+    if folds < 2:
+        raise InputError(f"folds must be >= 2 for keep-or-fallback validation, got {folds}")
+    if not math.isfinite(min_gain) or min_gain < 0:
+        raise InputError(f"min_gain must be finite and >= 0, got {min_gain!r}")
+
+
+def fit_personalized_calibrators(
+    y_true_indices: ArrayLike,
+    y_proba: ArrayLike,
+    user_ids: Sequence[str] | NDArray[Any],
+    day_keys: ArrayLike,
+    *,
+    method: Method = DEFAULT_CALIBRATION_METHOD,
+    min_windows: int = DEFAULT_MIN_LABELED_WINDOWS,
+    min_days: int = DEFAULT_MIN_LABELED_DAYS,
+    min_labels: int = DEFAULT_MIN_DISTINCT_LABELS,
+    folds: int = DEFAULT_PERSONAL_CV_FOLDS,
+    min_gain: float = DEFAULT_MIN_NLL_GAIN,
+) -> PersonalizationFit:
+    """Global calibrator, eligibility, and kept-or-fallback per-user calibrators from arrays.
+
+    Args:
+        y_true_indices: Shape ``(n,)`` int class indices.
+        y_proba: Shape ``(n, k)`` raw model probabilities.
+        user_ids: Shape ``(n,)`` user id (string) of each row.
+        day_keys: Shape ``(n,)`` int local calendar day of each row (e.g. days since epoch).
+            A user's rows should be in time order (positional folds follow it).
+        method: ``temperature`` or ``isotonic``.
+        min_windows: Eligibility: minimum labeled windows.
+        min_days: Eligibility: minimum distinct days.
+        min_labels: Eligibility: minimum distinct labels.
+        folds: Folds of the keep-or-fallback cross-validation (>= 2).
+        min_gain: Held-out NLL improvement over global required to keep (nats per window).
+    """
+    _check_args(method, folds, min_gain)
+    y, p = check_pair(y_true_indices, y_proba)
+    codes, users = factorize_users(user_ids, y.size)
+    days = np.asarray(day_keys).astype(np.int64)
+    if days.shape != y.shape:
+        raise InputError(f"day_keys has shape {days.shape}, expected {y.shape}")
+    lp = LogProbs.build(y, p)
+    global_cal: Calibrator
+    if method == "temperature":
+        t_global = fit_temperature(lp)
+        global_cal, global_rows = TemperatureCalibrator(t_global), row_nll(lp, 1.0 / t_global)
+    else:
+        warn_small_isotonic(np.array([y.size]), what="the global isotonic calibrator was")
+        global_cal = fit_isotonic(y, p, p.shape[1])
+        global_rows = picked_nll(global_cal.calibrate(p), y)
+    c = _Counts.of(codes, len(users), days, y)
+    thresholds = (min_windows, min_days, min_labels)
+    eligible = (c.windows >= min_windows) & (c.days >= min_days) & (c.labels >= min_labels)
+    counts = c.windows.astype(np.float64)
+    cv_users = np.flatnonzero(eligible & (c.windows >= folds))
+    cv_nll = np.full(len(users), np.nan)
+    finals: dict[int, tuple[Calibrator, float | None]] = {}
+    if cv_users.size:
+        remap = np.full(len(users), -1, np.intp)
+        remap[cv_users] = np.arange(cv_users.size)
+        rows = np.flatnonzero(remap[codes] >= 0)
+        ecode, fold = remap[codes[rows]], fold_ids(codes, days, c.days, folds)[rows]
+        if method == "temperature":
+            cv = _cv_temperature(lp, rows, ecode, cv_users.size, fold, folds)
+        else:
+            warn_small_isotonic(c.windows[cv_users], what="per-user isotonic calibrators were")
+            cv = _cv_isotonic(y, p, rows, ecode, cv_users.size, fold, folds)
+        cv_nll[cv_users] = group_mean(cv.heldout_nll, ecode, counts[cv_users])
+        finals = {int(u): (cv.final[e], cv.temperatures[e]) for e, u in enumerate(cv_users)}
+    raw_u, glob_u = (group_mean(v, codes, counts) for v in (picked_nll(p, y), global_rows))
+    reports, kept_cals = [], {}
+    for u, uid in enumerate(users):
+        n3 = (int(c.windows[u]), int(c.days[u]), int(c.labels[u]))
+        kept, reason = _decide(
+            bool(eligible[u]), n3, thresholds, float(cv_nll[u]), float(glob_u[u]), folds, min_gain
+        )
+        if kept:
+            kept_cals[uid] = finals[u][0]
+        reports.append(
+            UserCalibrationReport(
+                user_id=uid,
+                labeled_windows=n3[0],
+                labeled_days=n3[1],
+                distinct_labels=n3[2],
+                is_eligible=bool(eligible[u]),
+                kept=kept,
+                reason=reason,
+                nll_raw=float(raw_u[u]),
+                nll_global=float(glob_u[u]),
+                nll_personal_cv=None if math.isnan(cv_nll[u]) else float(cv_nll[u]),
+                personal_temperature=finals[u][1] if u in finals else None,
+            )
+        )
+    return PersonalizationFit(
+        global_cal,
+        kept_cals,
+        reports,
+        float(picked_nll(p, y).mean()),
+        float(global_rows.mean()),
+        method,
+        folds,
+    )
