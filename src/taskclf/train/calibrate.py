@@ -348,19 +348,22 @@ def _frame_arrays(
         raise InputError("labeled_df is empty; calibration needs labeled validation rows")
     if "bucket_start_ts" not in df.columns:
         raise SchemaError("labeled_df has no 'bucket_start_ts' column")
+    y_given = frame_label_indices(df)  # errors name rows in the caller's order
     has_users = "user_id" in df.columns
     keys = ["user_id", "bucket_start_ts"] if has_users else ["bucket_start_ts"]
-    frame = df.sort_values(keys, kind="mergesort").reset_index(drop=True)
-    y = frame_label_indices(frame)
+    order = df.reset_index(drop=True).sort_values(keys, kind="mergesort").index.to_numpy()
+    frame = df.iloc[order].reset_index(drop=True)
+    y = y_given[order]
     ts = _utc_series(frame["bucket_start_ts"])
     days = np.empty(len(frame), np.int64)
     users = frame["user_id"].astype(object).to_numpy() if has_users else None
     if users is None:
         days[:] = _day_keys(ts, default_timezone)
     else:
-        zones = np.array([timezones.get(u, default_timezone) for u in users], dtype=object)
-        for zone in sorted(set(zones.tolist())):
-            mask = zones == zone
+        zone_of = {u: timezones.get(u, default_timezone) for u in pd.unique(users)}
+        zones = pd.Series(users, dtype=object).map(zone_of)
+        for zone in sorted(set(zones)):
+            mask = (zones == zone).to_numpy()
             days[mask] = _day_keys(ts[mask], zone)
     return frame, y, users, days
 
