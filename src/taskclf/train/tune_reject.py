@@ -269,7 +269,8 @@ def tune_reject_threshold(
         created_at: Creation time (default: now).
     """
     _check_args(target_accuracy, reject_rate_bounds)
-    p = normalize_probs(calibrated_proba)
+    normalize_probs(calibrated_proba)  # validation only: confidences are used as given,
+    p = np.asarray(calibrated_proba, dtype=np.float64)  # exactly as the pipeline sees them
     y = np.asarray(y_true_indices)
     if p.ndim != 2 or y.shape != (p.shape[0],) or not np.issubdtype(y.dtype, np.integer):
         raise InputError(f"need y (n,) ints and probabilities (n, k); got {y.shape}, {p.shape}")
