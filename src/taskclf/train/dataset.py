@@ -454,8 +454,11 @@ class LabeledData:
 
 
 def _provenance(features: pd.DataFrame, spans: pd.DataFrame, labeled: pd.Series) -> DataProvenance:
-    """``synthetic`` if every labeled row is covered by synthetic spans only, ``real`` if by
-    non-synthetic spans only, ``mixed`` otherwise."""
+    """Where the labels of the ``labeled`` rows come from.
+
+    ``synthetic`` if every labeled row is covered by spans of provenance ``synthetic`` only,
+    ``real`` if by other spans only (manual, import, weak rules, ...), else ``mixed``.
+    """
     from taskclf.labels.projection import project_blocks_to_windows
 
     synthetic = spans["provenance"].astype(str) == _SYNTHETIC
@@ -485,7 +488,7 @@ def load_labeled_dataset(
     Raises:
         InputError: No feature rows in the range, or none of them is covered by labels.
     """
-    from taskclf.features.build import load_features  # type: ignore[import-not-found,unused-ignore]
+    from taskclf.features.build import load_features
     from taskclf.labels.projection import project_blocks_to_windows
     from taskclf.labels.store import LabelStore
 

@@ -72,8 +72,10 @@ CATEGORICAL_COLUMNS: list[str] = categorical_columns("v1")
 CATEGORICAL_COLUMNS_V2: list[str] = categorical_columns("v2")
 CATEGORICAL_COLUMNS_V3: list[str] = categorical_columns("v3")
 
-#: Fixed thread count: LightGBM is only reproducible for a fixed ``num_threads``.
-DEFAULT_NUM_THREADS = 2
+#: Fixed thread count: LightGBM is only reproducible for a fixed ``num_threads``. One thread:
+#: on a shared machine OpenMP threads that spin-wait for a busy core made 2-thread training
+#: up to 100x slower than 1-thread training (measured under load on 2 cores).
+DEFAULT_NUM_THREADS = 1
 ClassWeight = Literal["balanced", "none"]
 RoundHook = Callable[[int, int], None]
 _RESERVED_PARAMS = {"objective": "multiclass", "num_class": len(LABEL_SET_V1)}
@@ -171,7 +173,7 @@ def predict_proba(
 ) -> NDArray[np.float64]:
     """Probabilities, shape ``(n, 8)``, columns in ``LABEL_SET_V1`` order."""
     x = MatrixEncoder(cat_encoders, schema_version).encode_frame(df)
-    proba = np.asarray(booster.predict(x), dtype=np.float64)
+    proba = np.asarray(booster.predict(x, num_threads=DEFAULT_NUM_THREADS), dtype=np.float64)
     return proba.reshape(len(df), len(LABEL_SET_V1))
 
 
@@ -272,7 +274,8 @@ def train_lgbm(
     )
     best = int(full.best_iteration) if full.best_iteration > 0 else full.current_iteration()
     booster = lgb.Booster(model_str=full.model_to_string(num_iteration=best))
-    proba = np.asarray(booster.predict(x_val), dtype=np.float64).reshape(len(val_df), -1)
+    raw = booster.predict(x_val, num_threads=DEFAULT_NUM_THREADS)
+    proba = np.asarray(raw, dtype=np.float64).reshape(len(val_df), -1)
     metrics = validation_metrics(y_val, proba, n_train=len(train_df), best_iteration=best)
     confusion_df = confusion_frame(metrics["confusion_matrix"])
     all_params = {
