@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from taskclf.cli._common import console, get_state
@@ -45,26 +46,25 @@ def list_cmd(ctx: typer.Context) -> None:
     if not models:
         console.print("no model bundles yet; train one with 'taskclf train lgbm'")
         return
-    table = Table(title="Model bundles")
+    table = Table(title="Model bundles", box=box.SIMPLE_HEAD)
     table.add_column("")
     table.add_column("run id", no_wrap=True)
-    table.add_column("created (UTC)")
-    for col in ("schema", "labels", "val macro F1", "test macro F1", "gates"):
+    table.add_column("created (UTC)", min_width=10)
+    for col in ("schema", "val F1", "test F1", "gates"):
         table.add_column(col)
     for m in models:
-        created = m.created_at.strftime("%Y-%m-%d %H:%M:%S") if m.created_at else "-"
+        created = m.created_at.strftime("%Y-%m-%d %H:%M") if m.created_at else "-"
         table.add_row(
             "[bold green]*[/]" if m.active else "",
             m.run_id,
             created,
             m.schema_version or "-",
-            m.data_provenance or "-",
             _score(m.val_macro_f1),
             _score(m.test_macro_f1),
             _gates(m),
         )
     console.print(table)
-    console.print("* = active model")
+    console.print("* = active model; F1 = macro F1 on validation / test days")
     for m in models:
         if m.problem:
             console.print(f"[red]{m.run_id}[/]: {m.problem}")

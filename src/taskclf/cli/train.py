@@ -77,12 +77,15 @@ def _optional_range(date_from: str | None, date_to: str | None) -> tuple[date | 
 
 def _split_table(summary: SplitSummary, title: str) -> Table:
     table = Table(title=title)
-    for col in ("split", "rows", "user-days", "users", *LABEL_SET_V1):
-        table.add_column(col, justify="right" if col != "split" else "left")
+    table.add_column("")
     for name in SPLIT_NAMES:
-        s = summary.splits[name]
-        counts = [str(s.class_counts.get(label, 0)) for label in LABEL_SET_V1]
-        table.add_row(name, str(s.rows), str(s.days), str(len(s.users)), *counts)
+        table.add_column(name, justify="right")
+    stats = [summary.splits[name] for name in SPLIT_NAMES]
+    table.add_row("rows", *(str(s.rows) for s in stats))
+    table.add_row("user-days", *(str(s.days) for s in stats))
+    table.add_row("users", *(str(len(s.users)) for s in stats), end_section=True)
+    for label in LABEL_SET_V1:
+        table.add_row(label, *(str(s.class_counts.get(label, 0)) for s in stats))
     return table
 
 
