@@ -136,6 +136,44 @@ def test_build_dataset_writes_splits(home, capsys):
     assert summary.splits["test"].rows == len(parts["test"])
 
 
+def test_v2_rows_get_their_user_and_train(layout, capsys):
+    frame = make_labeled_frame(
+        n_users=2,
+        n_days=4,
+        minutes_per_day=30,
+        start=START,
+        schema_version="v2",
+        keep_user_id=True,
+    )
+    write_features(layout, frame, "v2")
+    LabelStore.for_layout(layout).import_spans(spans_from_frame(frame), strict=True)
+    data = load_labeled_dataset(layout, START, date(2026, 1, 8), schema_version="v2")
+    assert sorted(set(data.frame["user_id"])) == ["user-0", "user-1"]
+    assert len(data.frame) == len(frame)
+    code = run(
+        _args(
+            layout,
+            "train",
+            "lgbm",
+            "--from",
+            "2026-01-05",
+            "--to",
+            "2026-01-08",
+            "--schema-version",
+            "v2",
+            "--num-boost-round",
+            "5",
+        )
+    )
+    assert code == 0, capsys.readouterr().err
+    _, meta, encoders = load_model_bundle(list_bundles(layout)[0])
+    assert meta.schema_version == "v2" and "user_id" not in encoders
+    assert [u.user_id for u in SplitSummary.model_validate(meta.params["split"]).users] == [
+        "user-0",
+        "user-1",
+    ]
+
+
 def test_provenance_real_and_mixed(layout):
     frame = make_labeled_frame(n_users=2, n_days=3, minutes_per_day=30, start=START)
     write_features(layout, frame)

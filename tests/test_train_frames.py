@@ -72,8 +72,12 @@ def make_labeled_frame(
     start: date = date(2026, 1, 5),
     timezones: dict[str, str] | None = None,
     users: Sequence[str] | None = None,
+    keep_user_id: bool = False,
 ) -> pd.DataFrame:
-    """A schema-valid feature frame plus a ``label`` column, sorted by user and time."""
+    """A schema-valid feature frame plus a ``label`` column, sorted by user and time.
+
+    ``keep_user_id`` keeps ``user_id`` (first column) in v2 frames, whose schema lacks it.
+    """
     rng = np.random.default_rng(seed)
     user_list = list(users) if users is not None else [f"user-{i}" for i in range(n_users)]
     row_user, row_ts = _timestamps(user_list, n_days, minutes_per_day, start, timezones or {})
@@ -156,7 +160,10 @@ def make_labeled_frame(
         data["title_unique_token_ratio"] = rng.uniform(0, 1, n)
         data["title_digit_ratio"] = rng.uniform(0, 1, n)
         data["title_separator_count"] = rng.integers(0, 5, n)
-    frame = pd.DataFrame({c: data[c] for c in schema.COLUMNS})
+    columns = list(schema.COLUMNS)
+    if keep_user_id and "user_id" not in columns:
+        columns.insert(0, "user_id")
+    frame = pd.DataFrame({c: data[c] for c in columns})
     frame["label"] = pd.Series(labels, dtype=object)
     return frame
 
@@ -191,12 +198,17 @@ def spans_from_frame(frame: pd.DataFrame, provenance: str = "synthetic") -> list
 
 
 def write_features(layout: Layout, frame: pd.DataFrame, schema_version: str = "v3") -> None:
-    """Write ``frame`` (without ``label``) as feature partitions per UTC date and user."""
+    """Write ``frame`` (without ``label``) as feature partitions per UTC date and user.
+
+    v2 partitions drop ``user_id`` (the user is the partition's file name).
+    """
     feats = frame.drop(columns=["label"])
     days = feats["bucket_start_ts"].dt.date
     for (day, user), part in feats.groupby([days, feats["user_id"]], sort=True):
         path = layout.features_partition(day, user, schema_version)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if schema_version == "v2":
+            part = part.drop(columns=["user_id"])
         part.reset_index(drop=True).to_parquet(path, index=False)
 
 

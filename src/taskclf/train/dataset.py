@@ -475,6 +475,40 @@ def _provenance(features: pd.DataFrame, spans: pd.DataFrame, labeled: pd.Series)
     return "mixed"
 
 
+def _load_features_with_users(
+    layout: Layout,
+    span_users: Sequence[str],
+    date_from: date,
+    date_to: date,
+    user_ids: Sequence[str] | None,
+    schema_version: str,
+) -> pd.DataFrame:
+    """Feature rows, with a ``user_id`` column even for schemas that lack one (v2).
+
+    v2 rows carry no user, but label spans do: when some span belongs to a user, the rows are
+    loaded user by user (``user_ids``, else every user that has spans of its own) and tagged
+    with a ``user_id`` identifier column (never a v2 model feature), so projection matches
+    each user's spans and the split keeps per-user days. Rows of users without spans of their
+    own are then left out.
+    """
+    from taskclf.features.build import load_features
+
+    features = load_features(
+        layout, date_from, date_to, user_ids=user_ids, schema_version=schema_version
+    )
+    if "user_id" in features.columns or len(features) == 0 or not span_users:
+        return features
+    parts = []
+    for user in list(user_ids) if user_ids else span_users:
+        part = load_features(
+            layout, date_from, date_to, user_ids=[user], schema_version=schema_version
+        )
+        if len(part):
+            part.insert(0, "user_id", pd.Series([user] * len(part), dtype=object))
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else features.iloc[:0]
+
+
 def load_labeled_dataset(
     layout: Layout,
     date_from: date,
@@ -485,17 +519,20 @@ def load_labeled_dataset(
 ) -> LabeledData:
     """Feature rows of ``date_from..date_to`` (inclusive) with projected labels, labeled only.
 
+    Dates are the UTC days of the feature partitions. For schema v2 the frame also gets a
+    ``user_id`` identifier column (see :func:`_load_features_with_users`).
+
     Raises:
         InputError: No feature rows in the range, or none of them is covered by labels.
     """
-    from taskclf.features.build import load_features
     from taskclf.labels.projection import project_blocks_to_windows
     from taskclf.labels.store import LabelStore
 
     who = f"users {list(user_ids)}" if user_ids else "any user"
     span = f"{date_from.isoformat()}..{date_to.isoformat()}"
-    features = load_features(
-        layout, date_from, date_to, user_ids=user_ids, schema_version=schema_version
+    store = LabelStore.for_layout(layout)
+    features = _load_features_with_users(
+        layout, store.user_ids(), date_from, date_to, user_ids, schema_version
     )
     if len(features) == 0:
         raise InputError(
@@ -504,7 +541,7 @@ def load_labeled_dataset(
             f"{date_from.isoformat()} --to {date_to.isoformat()}' first"
         )
     starts = features["bucket_start_ts"]
-    spans = LabelStore.for_layout(layout).spans_frame(
+    spans = store.spans_frame(
         start=starts.min().to_pydatetime(),
         end=(starts.max() + pd.Timedelta(seconds=DEFAULT_BUCKET_SECONDS)).to_pydatetime(),
     )
