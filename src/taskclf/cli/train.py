@@ -21,7 +21,12 @@ from rich.progress import (
 from rich.table import Table
 
 from taskclf.cli._common import console, get_state, require_range
-from taskclf.core.defaults import DEFAULT_NUM_BOOST_ROUND, DEFAULT_RANDOM_STATE
+from taskclf.core.defaults import (
+    DEFAULT_NUM_BOOST_ROUND,
+    DEFAULT_RANDOM_STATE,
+    DEFAULT_TRAIN_RATIO,
+    DEFAULT_VAL_RATIO,
+)
 from taskclf.core.errors import InputError
 from taskclf.core.metrics import GateReport
 from taskclf.core.model_io import get_active_model
@@ -168,6 +173,19 @@ def lgbm_cmd(
     ),
     holdout_user_fraction: float | None = _HOLDOUT,
     user_id: list[str] | None = _USERS,
+    train_ratio: float | None = typer.Option(
+        None,
+        "--train-ratio",
+        help=f"Share of each user's days, oldest first, to train on ({DEFAULT_TRAIN_RATIO}).",
+    ),
+    val_ratio: float | None = typer.Option(
+        None,
+        "--val-ratio",
+        help=(
+            f"Share of each user's days for validation, i.e. early stopping and calibration "
+            f"(default {DEFAULT_VAL_RATIO}); the rest are test days."
+        ),
+    ),
 ) -> None:
     """Train a LightGBM model on labeled days and save it as a model bundle."""
     state = get_state(ctx)
@@ -182,6 +200,8 @@ def lgbm_cmd(
         user_ids=user_id or None,
         timezones=config.user_timezones,
         default_timezone=config.timezone,
+        train_ratio=DEFAULT_TRAIN_RATIO if train_ratio is None else train_ratio,
+        val_ratio=DEFAULT_VAL_RATIO if val_ratio is None else val_ratio,
     )
     with _progress(options.num_boost_round) as (progress, stage, rounds):
         result = train_and_save(

@@ -35,6 +35,8 @@ from taskclf.core.defaults import (
     DEFAULT_NUM_BOOST_ROUND,
     DEFAULT_RANDOM_STATE,
     DEFAULT_TIMEZONE,
+    DEFAULT_TRAIN_RATIO,
+    DEFAULT_VAL_RATIO,
 )
 from taskclf.core.encoding import (
     MatrixEncoder,
@@ -352,6 +354,8 @@ class TrainRunOptions:
     user_ids: Sequence[str] | None = None
     timezones: Mapping[str, str] | None = None
     default_timezone: str = DEFAULT_TIMEZONE
+    train_ratio: float = DEFAULT_TRAIN_RATIO
+    val_ratio: float = DEFAULT_VAL_RATIO
 
 
 def train_and_save(
@@ -379,6 +383,8 @@ def train_and_save(
     stage(f"splitting {len(data.frame)} labeled rows by day")
     splits = split_by_time(
         data.frame,
+        train_ratio=opts.train_ratio,
+        val_ratio=opts.val_ratio,
         holdout_user_fraction=opts.holdout_user_fraction,
         timezones=opts.timezones,
         default_timezone=opts.default_timezone,
