@@ -1,0 +1,276 @@
+"""Stage 2 of feature building: the fold over row buckets, and assembly of schema rows.
+
+:func:`fold` turns stage-1 aggregates of consecutive new rows into feature columns, given a
+:class:`FoldState` (the carried state and the last 15 minutes of rows). Batch building calls
+it once with the empty state; the online builder calls it once per closed minute with the
+state it kept — the same code either way, so the rows are identical by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from taskclf.core.defaults import TITLE_SKETCH_BUCKETS
+from taskclf.core.hashing import title_bucket
+from taskclf.core.schema import (
+    TITLE_CHAR3_SKETCH_COLUMNS,
+    TITLE_TOKEN_SKETCH_COLUMNS,
+    get_schema,
+)
+from taskclf.features._minutes import Minutes
+from taskclf.features.domain import NON_BROWSER
+from taskclf.features.dynamics import dynamic_features, window_buckets
+from taskclf.features.sessions import RunCarry, SessionCarry, run_fold, session_fold, session_ids
+from taskclf.features.text import sketch_to_dense
+from taskclf.features.windows import I64
+
+F64 = NDArray[np.float64]
+_CONTEXT_KEYS = ("minute", "app_change_count", "keys_per_min", "clicks_per_min", "mouse_distance")
+
+
+def _empty_context() -> dict[str, Any]:
+    return {
+        "minute": np.zeros(0, np.int64),
+        "app_change_count": np.zeros(0, np.int64),
+        "keys_per_min": np.zeros(0),
+        "clicks_per_min": np.zeros(0),
+        "mouse_distance": np.zeros(0),
+        "app_row": np.zeros(0, np.int64),
+        "app": np.zeros(0, object),
+        "app_us": np.zeros(0, np.int64),
+    }
+
+
+@dataclass(frozen=True)
+class FoldState:
+    """Everything the fold carries from one chunk of rows to the next."""
+
+    session: SessionCarry = field(default_factory=SessionCarry)
+    run: RunCarry = field(default_factory=RunCarry)
+    context: dict[str, Any] = field(default_factory=_empty_context)
+
+    @property
+    def last_minute(self) -> int | None:
+        m = self.context["minute"]
+        return int(m[-1]) if m.size else None
+
+
+@dataclass(frozen=True)
+class FoldParams:
+    """Parameters of one build."""
+
+    bucket_seconds: int
+    idle_gap_seconds: int
+
+    @property
+    def bucket_us(self) -> int:
+        return self.bucket_seconds * 1_000_000
+
+    @property
+    def idle_gap_us(self) -> int:
+        return self.idle_gap_seconds * 1_000_000
+
+
+def _input_rates(c: dict[str, Any], bucket_seconds: int) -> dict[str, F64]:
+    scale = 60.0 / bucket_seconds
+    presses = c["presses"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(presses > 0, c["backspaces"] / np.where(presses > 0, presses, 1.0), np.nan)
+    return {
+        "keys_per_min": presses * scale,
+        "backspace_ratio": np.minimum(ratio, 1.0),
+        "shortcut_rate": c["shortcuts"] * scale,
+        "clicks_per_min": c["clicks"] * scale,
+        "scroll_events_per_min": c["scroll"] * scale,
+        "mouse_distance": c["distance"] * 1.0,
+    }
+
+
+def fold(mins: Minutes, state: FoldState, params: FoldParams) -> tuple[dict[str, Any], FoldState]:
+    """Feature columns (not yet a frame) for the rows of ``mins`` and the new state."""
+    c = mins.cols
+    n = mins.size
+    out: dict[str, Any] = dict(c)
+    if n == 0:
+        return out, state
+    if state.last_minute is not None and int(c["minute"][0]) <= state.last_minute:
+        raise ValueError("fold: rows must come after the rows already folded")
+    change, dwell, run_carry = run_fold(mins.pieces, n, c["dom_app"], params.idle_gap_us, state.run)
+    active = (c["notafk_us"] > 0) | (~c["afk_present"] & (c["window_us"] > 0))
+    sess, sess_carry = session_fold(
+        c["minute"], active, c["dom_title"], params.bucket_us, params.idle_gap_us, state.session
+    )
+    out.update(sess)
+    out.update(_input_rates(c, params.bucket_seconds))
+    out["app_change_count"] = change
+    out["app_dwell_time_seconds"] = dwell
+    ctx = state.context
+    n_ctx = int(ctx["minute"].size)
+    rows = {k: np.concatenate([ctx[k], out[k]]) for k in _CONTEXT_KEYS}
+    apps_all = np.concatenate([ctx["app"], mins.app_long["app"]])
+    codes, _uniq = pd.factorize(pd.Series(apps_all, dtype=object), sort=True)
+    app_long = {
+        "row": np.concatenate([ctx["app_row"], mins.app_long["row"] + n_ctx]),
+        "app_code": codes.astype(np.int64),
+        "us": np.concatenate([ctx["app_us"], mins.app_long["us"]]),
+    }
+    out.update(dynamic_features(rows, app_long, n_ctx, params.bucket_seconds))
+    keep_from = int(rows["minute"][-1]) - window_buckets(900, params.bucket_seconds)
+    first = int(np.searchsorted(rows["minute"], keep_from, side="right"))
+    new_ctx = {k: rows[k][first:] for k in _CONTEXT_KEYS}
+    sel = app_long["row"] >= first
+    new_ctx.update(
+        app_row=app_long["row"][sel] - first, app=apps_all[sel], app_us=app_long["us"][sel]
+    )
+    return out, FoldState(session=sess_carry, run=run_carry, context=new_ctx)
+
+
+_STAT_NAMES = (
+    "title_char_count",
+    "title_token_count",
+    "title_unique_token_ratio",
+    "title_digit_ratio",
+    "title_separator_count",
+)
+_INT_STATS = frozenset({"title_char_count", "title_token_count", "title_separator_count"})
+
+
+def _title_block(
+    titles: NDArray[np.object_], table: dict[str, tuple[Any, ...]], cache: dict[str, Any]
+) -> pd.DataFrame:
+    """The 261 v3 title columns (sketches then statistics) of the rows' dominant titles."""
+    uniq, inv = np.unique(titles.astype(str), return_inverse=True)
+    k = TITLE_SKETCH_BUCKETS
+    sketch = np.zeros((uniq.size, 2 * k))
+    stats = np.zeros((uniq.size, len(_STAT_NAMES)))
+    for i, t in enumerate(uniq.tolist()):
+        if not t or t not in table:
+            continue
+        got = cache.get(t)
+        if got is None:
+            row = table[t]
+            got = cache[t] = (
+                np.concatenate([sketch_to_dense(row[5] or ""), sketch_to_dense(row[6] or "")]),
+                np.array([float(v) for v in row[:5]]),
+            )
+        sketch[i], stats[i] = got
+    block = pd.DataFrame(
+        sketch[inv], columns=[*TITLE_TOKEN_SKETCH_COLUMNS, *TITLE_CHAR3_SKETCH_COLUMNS]
+    )
+    st = stats[inv]
+    extra = pd.DataFrame(
+        {
+            name: st[:, j].astype(np.int64) if name in _INT_STATS else st[:, j]
+            for j, name in enumerate(_STAT_NAMES)
+        }
+    )
+    return pd.concat([block, extra], axis=1)
+
+
+_EMPTY: dict[str, pd.DataFrame] = {}
+
+
+def empty_frame(schema_version: str) -> pd.DataFrame:
+    """A frame with the schema's columns and dtypes and no rows."""
+    if schema_version not in _EMPTY:
+        schema = get_schema(schema_version)
+        _EMPTY[schema_version] = typed_frame(
+            pd.DataFrame({c: [] for c in schema.COLUMNS}), schema_version
+        )
+    return _EMPTY[schema_version].copy()
+
+
+def assemble(
+    cols: dict[str, Any],
+    *,
+    user_id: str,
+    device_id: str | None,
+    timezone: str,
+    schema_version: str,
+    params: FoldParams,
+    titles: dict[str, tuple[Any, ...]],
+    title_cache: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Turn folded columns into a schema frame (exact columns and canonical dtypes).
+
+    Canonical dtypes: ``str`` columns use pandas' ``str`` dtype (missing = NaN), lists are
+    Python lists in an object column, bools ``bool``, ints ``int64``, floats ``float64``,
+    timestamps ``datetime64[us, UTC]`` — the same as :func:`typed_frame` gives for a frame
+    read from disk.
+    """
+    schema = get_schema(schema_version)
+    minute: I64 = np.asarray(cols.get("minute", np.zeros(0, np.int64)), dtype=np.int64)
+    n = minute.size
+    if n == 0:
+        return empty_frame(schema_version)
+    b_us = params.bucket_us
+    start = pd.DatetimeIndex(
+        pd.to_datetime(minute * b_us, unit="us", utc=True).astype("datetime64[us, UTC]")
+    )
+    local = start.tz_convert(timezone)
+    cat = cols["dom_cat"]
+    hashes = cols["dom_title"]
+    sec = b_us / 1e6
+    data: dict[str, Any] = {
+        "user_id": np.full(n, user_id, dtype=object),
+        "device_id": np.full(n, device_id, dtype=object),
+        "session_id": np.array(session_ids(cols["session_start"], b_us), dtype=object),
+        "bucket_start_ts": start,
+        "bucket_end_ts": start + pd.Timedelta(microseconds=b_us),
+        "schema_version": np.full(n, schema.VERSION, dtype=object),
+        "schema_hash": np.full(n, schema.SCHEMA_HASH, dtype=object),
+        "source_ids": cols["sources"],
+        "app_id": cols["dom_app"],
+        "app_category": cat,
+        "window_title_hash": hashes,
+        "is_browser": cat == "browser",
+        "is_editor": cat == "editor",
+        "is_terminal": cat == "terminal",
+        "app_foreground_time_ratio": np.minimum(cols["dom_us"] / b_us, 1.0),
+        "idle_return_indicator": cols["idle_return_indicator"],
+        "active_seconds_keyboard": np.minimum(cols["kb_us"], 60.0),
+        "active_seconds_mouse": np.minimum(cols["mouse_us"], 60.0),
+        "active_seconds_any": np.minimum(cols["any_us"], 60.0),
+        "max_idle_run_seconds": np.minimum(cols["max_idle_run"], 60.0),
+        "event_density": cols["event_count"] * (60.0 / sec),
+        "domain_category": np.where(cat == "browser", cols["domain"], NON_BROWSER),
+        "window_title_bucket": np.array([title_bucket(h) if h else 0 for h in hashes], np.int64),
+        "hour_of_day": np.asarray(local.hour, dtype=np.int64),
+        "day_of_week": np.asarray(local.day_of_week, dtype=np.int64),
+    }
+    v3_title = {*TITLE_TOKEN_SKETCH_COLUMNS, *TITLE_CHAR3_SKETCH_COLUMNS, *_STAT_NAMES}
+    base_cols = [c for c in schema.COLUMNS if c not in v3_title]
+    base = pd.DataFrame({c: data[c] if c in data else cols[c] for c in base_cols})
+    base["source_ids"] = pd.Series(
+        [list(v) for v in data["source_ids"]], dtype=object, index=base.index
+    )
+    if schema_version != "v3":
+        return base
+    block = _title_block(hashes, titles, {} if title_cache is None else title_cache)
+    return pd.concat([base, block], axis=1)
+
+
+def typed_frame(df: pd.DataFrame, schema_version: str) -> pd.DataFrame:
+    """Cast a frame (e.g. read from parquet) to the schema's columns and canonical dtypes."""
+    schema = get_schema(schema_version)
+    out: dict[str, Any] = {}
+    for spec in schema.COLUMN_SPECS:
+        s = df[spec.name].reset_index(drop=True)
+        if spec.type == "str":
+            out[spec.name] = s.astype(object).where(s.notna(), None).astype("str")
+        elif spec.type == "datetime":
+            out[spec.name] = pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
+        elif spec.type == "list":
+            out[spec.name] = pd.Series([[str(x) for x in v] for v in s], dtype=object)
+        elif spec.type == "bool":
+            out[spec.name] = s.astype(bool)
+        elif spec.type == "int":
+            out[spec.name] = s.astype(np.int64)
+        else:
+            out[spec.name] = s.astype(np.float64)
+    return pd.DataFrame(out)

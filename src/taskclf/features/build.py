@@ -1,0 +1,249 @@
+"""Per-minute feature rows from normalized events (DESIGN §4.2), and their partitions.
+
+:func:`build_features` is pure: events in, a validated-shape frame out. It runs two stages:
+
+1. ``features._minutes.aggregate_minutes`` — per-bucket aggregates that depend only on the
+   events overlapping each bucket (overlap-resolved window time per app, dominant app and
+   title, AFK union with not-afk winning, input counts, browser domain, source buckets);
+2. ``features._fold.fold`` — a fold over the row buckets in time order for everything that
+   looks back (sessions, app runs and dwell, title repeats, 5/15-minute windows, deltas).
+
+The online builder (``infer.feature_state.FeatureState``) runs the same two stages one closed
+minute at a time with the carried fold state, so its rows equal the batch rows exactly.
+
+Semantics worth knowing (see the stage modules for the full list): a row exists for every
+bucket with window time or not-afk time; the dominant app has the most overlapping seconds
+(ties: the smallest app id) and gives ``app_id``, ``app_category`` and the title features
+(its title with the most seconds, ties: the smallest hash); a row without window time has app
+``none`` and the empty ``window_title_hash``; input features are NaN where no input event
+touches the bucket; hours and weekdays are in the user's time zone.
+
+On disk: ``data/processed/features_<v>/date=YYYY-MM-DD/<user>.parquet`` per **UTC date**
+(like the event partitions). :func:`build_features_range` builds each user's rows over the
+requested days with one extra day of look-back, so sessions, runs and windows that began the
+day before carry over (a session longer than a day without an idle gap is cut there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from taskclf.adapters.activitywatch._store import list_users, load_events
+from taskclf.core._atomic import atomic_path
+from taskclf.core.config import load_config
+from taskclf.core.defaults import DEFAULT_BUCKET_SECONDS, DEFAULT_IDLE_GAP_SECONDS
+from taskclf.core.errors import ArtifactError, InputError
+from taskclf.core.paths import Layout
+from taskclf.core.schema import get_schema
+from taskclf.core.time import date_range_utc, get_zone
+from taskclf.core.types import validate_user_id
+from taskclf.features._fold import FoldParams, FoldState, assemble, empty_frame, fold, typed_frame
+from taskclf.features._minutes import EventArrays, aggregate_minutes
+
+
+def _check_params(schema_version: str, bucket_seconds: int, idle_gap_seconds: int) -> None:
+    get_schema(schema_version)
+    if bucket_seconds <= 0 or (60 % bucket_seconds and bucket_seconds % 60):
+        raise InputError(
+            f"bucket_seconds must divide 60 or be a multiple of 60, got {bucket_seconds}"
+        )
+    if idle_gap_seconds <= 0:
+        raise InputError(f"idle_gap_seconds must be > 0, got {idle_gap_seconds}")
+
+
+def build_features(
+    events: pd.DataFrame,
+    *,
+    user_id: str,
+    device_id: str | None,
+    timezone: str,
+    schema_version: str = "v3",
+    bucket_seconds: int = DEFAULT_BUCKET_SECONDS,
+    idle_gap_seconds: int = DEFAULT_IDLE_GAP_SECONDS,
+) -> pd.DataFrame:
+    """Feature rows of one user's normalized events (pure).
+
+    Args:
+        events: normalized events (``adapters.activitywatch.events.EVENT_COLUMNS``).
+        user_id: the user of every row.
+        device_id: the ``device_id`` column value (None allowed).
+        timezone: IANA zone for ``hour_of_day`` / ``day_of_week``.
+        schema_version: ``v1``, ``v2`` or ``v3``.
+        bucket_seconds: bucket length (60 in every schema so far).
+        idle_gap_seconds: the session-splitting idle gap.
+
+    Returns:
+        One row per bucket with window or not-afk time, sorted by ``bucket_start_ts``, with
+        exactly the schema's columns and dtypes.
+    """
+    validate_user_id(user_id)
+    get_zone(timezone)
+    _check_params(schema_version, bucket_seconds, idle_gap_seconds)
+    params = FoldParams(bucket_seconds, idle_gap_seconds)
+    arrays = EventArrays.from_frame(events)
+    mins = aggregate_minutes(arrays, params.bucket_us, params.idle_gap_us)
+    cols, _ = fold(mins, FoldState(), params)
+    return assemble(
+        cols,
+        user_id=user_id,
+        device_id=device_id,
+        timezone=timezone,
+        schema_version=schema_version,
+        params=params,
+        titles=arrays.titles,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureBuildSummary:
+    """Rows written per (user, UTC date)."""
+
+    schema_version: str
+    rows: dict[tuple[str, date], int]
+    paths: tuple[Path, ...]
+
+
+def _decode_user_dir(name: str) -> str | None:
+    if name.startswith("~h"):
+        return None  # hashed ids cannot be decoded; pass them with --user-id
+    return unquote(name[1:]) if name.startswith("~") else name
+
+
+def _device_of(events: pd.DataFrame) -> str | None:
+    devices = sorted(set(events["device_id"].dropna()))
+    return str(devices[0]) if len(devices) == 1 else None
+
+
+def _write_partition(df: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata(None)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def build_features_range(
+    layout: Layout,
+    date_from: date,
+    date_to: date,
+    *,
+    user_ids: Sequence[str] | None = None,
+    schema_version: str = "v3",
+    bucket_seconds: int = DEFAULT_BUCKET_SECONDS,
+    idle_gap_seconds: int = DEFAULT_IDLE_GAP_SECONDS,
+    on_day: Callable[[str, date, int], None] | None = None,
+) -> FeatureBuildSummary:
+    """Build and write validated feature partitions for UTC days ``date_from..date_to``.
+
+    ``user_ids`` defaults to every user with ingested events. ``on_day(user, day, rows)`` is
+    called after each partition (progress display). Days without rows get no partition (an
+    old partition of such a day is removed).
+    """
+    start, end = date_range_utc(date_from, date_to)
+    schema = get_schema(schema_version)
+    config = load_config(layout)
+    if user_ids is None:
+        users = [u for u in map(_decode_user_dir, list_users(layout)) if u is not None]
+    else:
+        users = [validate_user_id(u, where="(--user-id)") for u in user_ids]
+    rows: dict[tuple[str, date], int] = {}
+    paths: list[Path] = []
+    for user in users:
+        events = load_events(layout, user, start - timedelta(days=1), end)
+        feats = build_features(
+            events,
+            user_id=user,
+            device_id=_device_of(events),
+            timezone=config.timezone_for(user),
+            schema_version=schema_version,
+            bucket_seconds=bucket_seconds,
+            idle_gap_seconds=idle_gap_seconds,
+        )
+        day_of = feats["bucket_start_ts"].dt.date.to_numpy()
+        day = date_from
+        while day <= date_to:
+            part = feats[day_of == day].reset_index(drop=True)
+            path = layout.features_partition(day, user, schema_version)
+            if len(part):
+                schema.validate_dataframe(part)
+                _write_partition(part, path)
+                paths.append(path)
+            elif path.exists():
+                path.unlink()
+            rows[(user, day)] = len(part)
+            if on_day is not None:
+                on_day(user, day, len(part))
+            day += timedelta(days=1)
+    return FeatureBuildSummary(schema_version, rows, tuple(paths))
+
+
+def _read_partition(path: Path, schema_version: str) -> pd.DataFrame:
+    try:
+        df = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ArtifactError(
+            f"feature partition '{path}' cannot be read ({exc}); rebuild it with "
+            "'taskclf features build'"
+        ) from None
+    schema = get_schema(schema_version)
+    missing = [c for c in schema.COLUMNS if c not in df.columns]
+    if missing or len(df.columns) != len(schema.COLUMNS):
+        raise ArtifactError(
+            f"feature partition '{path}' does not match schema {schema_version} (missing "
+            f"{missing[:5]}); rebuild it with 'taskclf features build'"
+        )
+    return typed_frame(df, schema_version)
+
+
+def load_features(
+    layout: Layout,
+    date_from: date,
+    date_to: date,
+    *,
+    user_ids: Sequence[str] | None = None,
+    schema_version: str = "v3",
+) -> pd.DataFrame:
+    """Validated feature rows of UTC days ``date_from..date_to`` (inclusive).
+
+    Sorted by ``user_id`` (v2: by partition user) and ``bucket_start_ts``; an empty frame
+    with the schema's columns when there are none.
+    """
+    date_range_utc(date_from, date_to)
+    schema = get_schema(schema_version)
+    wanted = None if user_ids is None else {validate_user_id(u) for u in user_ids}
+    frames: list[tuple[str, pd.DataFrame]] = []
+    day = date_from
+    while day <= date_to:
+        folder = layout.features_partition(day, "x", schema_version).parent
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.parquet")):
+                user = _decode_user_dir(path.stem)
+                if user is None or (wanted is not None and user not in wanted):
+                    continue
+                frames.append((user, _read_partition(path, schema_version)))
+        day += timedelta(days=1)
+    if not frames:
+        return empty_frame(schema_version)
+    frames.sort(key=lambda uf: uf[0])
+    df = pd.concat([f for _, f in frames], ignore_index=True)
+    keys = ["user_id", "bucket_start_ts"] if "user_id" in df.columns else []
+    order_user = np.repeat(np.arange(len(frames)), [len(f) for _, f in frames])
+    if keys:
+        df = df.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    else:
+        df = (
+            df.assign(_u=order_user)
+            .sort_values(["_u", "bucket_start_ts"], kind="mergesort")
+            .drop(columns="_u")
+            .reset_index(drop=True)
+        )
+    schema.validate_dataframe(df)
+    return df
