@@ -64,6 +64,8 @@ class Archetype:
     weekend_work_prob: float
     adhoc_meeting_prob: float
     meetings: tuple[Meeting, ...] = field(default_factory=tuple)
+    #: Longest typical dwell of an interruption (other task's window) inside a block.
+    noise_dwell_seconds: float = 30.0
 
 
 ARCHETYPES: Final[tuple[Archetype, ...]] = (
@@ -91,7 +93,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.30, 0.15, 0.15, 0.12, 0.13, 0.15),
         block_minutes=(30, 90),
         break_every_minutes=100,
-        noise_rate=0.02,
+        noise_rate=0.04,
         generic_title_rate=0.01,
         dwell_scale=1.5,
         active_break_rate=0.0,
@@ -125,7 +127,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.22, 0.18, 0.12, 0.12, 0.16, 0.20),
         block_minutes=(10, 35),
         break_every_minutes=70,
-        noise_rate=0.30,
+        noise_rate=0.40,
         generic_title_rate=0.30,
         dwell_scale=0.5,
         active_break_rate=0.15,
@@ -137,6 +139,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
             Meeting("Daily standup", None, 10.0, 15),
             Meeting("Design review", 2, 15.0, 45),
         ),
+        noise_dwell_seconds=90.0,
     ),
     Archetype(
         name="ide_reviewer",
@@ -162,7 +165,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.30, 0.18, 0.22, 0.08, 0.12, 0.10),
         block_minutes=(20, 75),
         break_every_minutes=110,
-        noise_rate=0.08,
+        noise_rate=0.10,
         generic_title_rate=0.05,
         dwell_scale=1.0,
         active_break_rate=0.0,
@@ -199,7 +202,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.10, 0.06, 0.06, 0.30, 0.36, 0.12),
         block_minutes=(25, 90),
         break_every_minutes=90,
-        noise_rate=0.06,
+        noise_rate=0.08,
         generic_title_rate=0.04,
         dwell_scale=1.3,
         active_break_rate=0.0,
@@ -233,7 +236,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.06, 0.04, 0.20, 0.25, 0.10, 0.35),
         block_minutes=(15, 50),
         break_every_minutes=120,
-        noise_rate=0.12,
+        noise_rate=0.14,
         generic_title_rate=0.08,
         dwell_scale=0.8,
         active_break_rate=0.0,
@@ -274,7 +277,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.34, 0.22, 0.12, 0.08, 0.14, 0.10),
         block_minutes=(25, 90),
         break_every_minutes=100,
-        noise_rate=0.05,
+        noise_rate=0.07,
         generic_title_rate=0.03,
         dwell_scale=1.2,
         active_break_rate=0.0,
@@ -339,6 +342,7 @@ class UserProfile:
                 "block_minutes": list(a.block_minutes),
                 "break_every_minutes": a.break_every_minutes,
                 "noise_rate": round(a.noise_rate, 4),
+                "noise_dwell_seconds": a.noise_dwell_seconds,
                 "generic_title_rate": round(a.generic_title_rate, 4),
                 "dwell_scale": round(a.dwell_scale, 3),
                 "typing_scale": round(a.typing_scale, 3),

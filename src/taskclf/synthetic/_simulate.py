@@ -110,7 +110,8 @@ class DaySimulator:
             act = self._noise_activity() if is_noise else self._pick(key)
             if first:
                 act, first = self.tables[key][0], False
-            median = min(act.median_seconds, 30.0) if is_noise else act.median_seconds
+            cap = self.a.noise_dwell_seconds
+            median = min(act.median_seconds, cap) if is_noise else act.median_seconds
             dur = int(median * self.a.dwell_scale * rng.lognormal(0.0, 0.8) * 1000)
             dur = max(dur, 2000)
             window = act.build(rng, ctx)

@@ -22,17 +22,19 @@ User archetypes (user ``i`` gets archetype ``i mod 6``; later cycles get other t
 jittered style parameters):
 
 - ``regular`` (Europe/Warsaw, Windows, Chrome, VS Code, Slack, Zoom, Google Docs): very regular
-  day, long clean blocks (30-90 min), specific titles, almost no cross-task noise. A global
-  model tends to be *under*-confident for this user.
+  day, long clean blocks (30-90 min), specific titles, little cross-task noise (4 %). A global
+  model tends to be slightly *under*-confident for this user.
 - ``noisy`` (America/New_York, macOS, Firefox, Slack, Google Meet, Notion, GitLab): short
-  blocks (10-35 min), 30 % of dwells are interruptions or other tasks' windows, 30 % of titles
-  are generic ("New Tab", "Untitled", a search page), breaks partly spent browsing at the desk,
-  no screen lock. A global model is *over*-confident for this user.
+  blocks (10-35 min), 40 % of dwells are interruptions or other tasks' windows (lasting up to
+  ~1.5 min, so whole minutes look like another task), 30 % of titles are generic ("New Tab",
+  "Untitled", a search page), breaks partly spent browsing at the desk, no screen lock. A
+  global model is markedly less accurate for this user.
 - ``ide_reviewer`` (Asia/Tokyo, Linux, Firefox, PyCharm, Thunderbird, Markdown docs): reviews
   code inside the IDE (diff windows) instead of the browser and writes docs as Markdown in the
   IDE, so Review and Write look like Build to a model trained on the others; 10 s input polls.
 - ``researcher`` (America/Los_Angeles, macOS, Chrome, Teams, Outlook, Word, PDF app): mostly
-  ReadResearch and Write; no input watcher (input features missing).
+  ReadResearch and Write; no input watcher (input features missing); a global model tends to
+  be *over*-confident for this user.
 - ``manager`` (Europe/London, Windows, Teams for chat *and* meetings, Outlook, Confluence):
   meeting-heavy calendar, much Communicate and Write; no input watcher.
 - ``night_owl`` (Asia/Kolkata, Linux, Chrome, vim in the terminal, Slack, Google Meet): starts
