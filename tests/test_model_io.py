@@ -173,3 +173,22 @@ def test_active_pointer_and_history(layout, tiny_booster):
     with pytest.raises(ArtifactError):
         set_active_model(layout, b.name)
     assert get_active_model(layout) == b  # pointer unchanged by the refused switch
+
+
+def test_atomic_files_get_normal_permissions_and_secret_stays_private(tmp_path):
+    import os
+    import stat
+
+    from taskclf.core.config import load_or_create_title_secret
+    from taskclf.core.paths import Layout
+
+    target = tmp_path / "plain.json"
+    _atomic.atomic_write_json(target, {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    layout = Layout.resolve(tmp_path / "home")
+    secret = load_or_create_title_secret(layout)
+    assert len(secret) == 32
+    assert stat.S_IMODE(layout.title_secret.stat().st_mode) == 0o600
+    assert load_or_create_title_secret(layout) == secret

@@ -11,6 +11,15 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it replaces ``path`` atomically.
@@ -21,6 +30,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; give the final file the permissions a plain open() would.
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
