@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed
 AWSTAMP := $(AWVENV)/.installed
 
-.PHONY: demo test check lint format typecheck pytest bench clean venv dev aw
+.PHONY: demo test check lint format typecheck pytest bench clean venv dev aw docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,6 @@ bench: $(RUNSTAMP)
 
 clean:
 	rm -rf $(VENV) $(AWVENV) .mypy_cache .pytest_cache .ruff_cache
+
+docs: $(RUNSTAMP)
+	$(BIN)/python -m taskclf.cli._reference
