@@ -262,15 +262,13 @@ def typed_frame(df: pd.DataFrame, schema_version: str) -> pd.DataFrame:
     for spec in schema.COLUMN_SPECS:
         s = df[spec.name].reset_index(drop=True)
         if spec.type == "str":
-            out[spec.name] = s.astype(object).where(s.notna(), None).astype("str")
+            if str(s.dtype) != "str":
+                s = s.astype(object).where(s.notna(), None).astype("str")
         elif spec.type == "datetime":
-            out[spec.name] = pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
+            s = pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
         elif spec.type == "list":
-            out[spec.name] = pd.Series([[str(x) for x in v] for v in s], dtype=object)
-        elif spec.type == "bool":
-            out[spec.name] = s.astype(bool)
-        elif spec.type == "int":
-            out[spec.name] = s.astype(np.int64)
+            s = pd.Series([[str(x) for x in v] for v in s], dtype=object)
         else:
-            out[spec.name] = s.astype(np.float64)
+            s = s.astype({"bool": bool, "int": np.int64, "float": np.float64}[spec.type])
+        out[spec.name] = s
     return pd.DataFrame(out)

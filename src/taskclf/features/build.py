@@ -186,21 +186,22 @@ def build_features_range(
 
 
 def _read_partition(path: Path, schema_version: str) -> pd.DataFrame:
+    """One partition as stored (columns checked, dtypes not yet canonical)."""
     try:
-        df = pq.read_table(path).to_pandas()
+        df: pd.DataFrame = pq.read_table(path).to_pandas()
     except (OSError, pa.ArrowInvalid) as exc:
         raise ArtifactError(
             f"feature partition '{path}' cannot be read ({exc}); rebuild it with "
             "'taskclf features build'"
         ) from None
     schema = get_schema(schema_version)
-    missing = [c for c in schema.COLUMNS if c not in df.columns]
-    if missing or len(df.columns) != len(schema.COLUMNS):
+    if tuple(df.columns) != schema.COLUMNS:
+        missing = [c for c in schema.COLUMNS if c not in df.columns]
         raise ArtifactError(
             f"feature partition '{path}' does not match schema {schema_version} (missing "
             f"{missing[:5]}); rebuild it with 'taskclf features build'"
         )
-    return typed_frame(df, schema_version)
+    return df
 
 
 def load_features(
@@ -233,7 +234,7 @@ def load_features(
     if not frames:
         return empty_frame(schema_version)
     frames.sort(key=lambda uf: uf[0])
-    df = pd.concat([f for _, f in frames], ignore_index=True)
+    df = typed_frame(pd.concat([f for _, f in frames], ignore_index=True), schema_version)
     keys = ["user_id", "bucket_start_ts"] if "user_id" in df.columns else []
     order_user = np.repeat(np.arange(len(frames)), [len(f) for _, f in frames])
     if keys:
