@@ -47,16 +47,18 @@ def test_usage_error_exits_2(capsys):
 def test_taskclf_error_exits_2_without_traceback(tmp_path, capsys):
     (tmp_path / "configs").mkdir(parents=True)
     (tmp_path / "configs" / "config.toml").write_text("user_id = [broken")
-    from taskclf.cli import demo as demo_mod  # noqa: F401  (demo reads config lazily)
+    code = run(["--home", str(tmp_path), "labels", "list"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "config.toml" in err and "not valid TOML" in err
+    assert "Traceback" not in err
 
-    code = run(["--home", str(tmp_path), "demo"])
-    assert code == 0  # demo does not need the config
-    from taskclf.core.config import load_config
-    from taskclf.core.errors import ConfigError
-    from taskclf.core.paths import Layout
 
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        load_config(Layout.resolve(tmp_path))
+def test_demo_refuses_a_non_empty_home(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep me")
+    assert run(["--home", str(tmp_path), "demo"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
 def test_unexpected_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
@@ -79,11 +81,8 @@ def test_unexpected_error_exit_1_traceback_only_with_debug(monkeypatch, capsys):
         app.registered_groups.pop()
 
 
-def test_console_script_runs_demo(tmp_path):
+def test_console_script_entry_point():
     out = subprocess.run(
-        [sys.executable, "-m", "taskclf", "--home", str(tmp_path), "demo"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-m", "taskclf", "--version"], capture_output=True, text=True, check=True
     )
-    assert "7f29b4b8795e" in out.stdout
+    assert out.stdout.strip() == f"taskclf {__version__}"
