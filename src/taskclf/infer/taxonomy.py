@@ -273,6 +273,10 @@ def bucket_probabilities(
     if not np.isfinite(matrix).all() or (matrix < 0).any():
         row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1) | (matrix < 0).any(axis=1))[0])
         raise InputError(f"core_probs row {row} has a non-finite or negative value")
+    # The result is scale-invariant per row; dividing by the row max first keeps tiny
+    # (even subnormal) probabilities from losing precision when weighted.
+    row_max = matrix.max(axis=1, keepdims=True)
+    matrix = np.divide(matrix, row_max, out=np.zeros_like(matrix), where=row_max > 0)
     names = taxonomy.bucket_names()
     weights = taxonomy.weights()
     members = np.zeros((len(LABEL_SET_V1), len(names)), dtype=bool)
