@@ -105,3 +105,30 @@ def test_close_minute_order_and_boundaries():
     assert [len(r) for r in rows] == [1, 1, 1]
     assert state.close_until(T0).empty  # already closed
     assert state.buffered_events <= 1
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return bool(a == b) if not isinstance(a, list) else list(a) == list(b)
+
+
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_records_equal_frame_rows(version):
+    ev = events(
+        window=[(0, 200, "Code.exe", "main.py"), (200, 130, "chrome.exe", "docs")],
+        afk=[(0, 400, "not-afk")],
+        inputs=[(10, 5, {"presses": 9, "clicks": 1})],
+        web=[(200, 60, "https://github.com/x")],
+    )
+    batch = build_features(ev, **KW, schema_version=version)
+    state = FeatureState(**KW, schema_version=version)
+    state.add_events(ev)
+    records = []
+    for m in range(1, 10):
+        records += state.close_until_records(T0 + timedelta(minutes=m))
+    assert len(records) == len(batch) == 7
+    for rec, (_, row) in zip(records, batch.iterrows(), strict=True):
+        assert list(rec) == list(batch.columns)
+        bad = [c for c in batch.columns if not _same(rec[c], row[c])]
+        assert bad == []

@@ -140,11 +140,12 @@ _STAT_NAMES = (
 _INT_STATS = frozenset({"title_char_count", "title_token_count", "title_separator_count"})
 
 
-def _title_block(
+def _title_arrays(
     titles: NDArray[np.object_], table: dict[str, tuple[Any, ...]], cache: dict[str, Any]
-) -> pd.DataFrame:
-    """The 261 v3 title columns (sketches then statistics) of the rows' dominant titles."""
-    uniq, inv = np.unique(titles.astype(str), return_inverse=True)
+) -> tuple[F64, dict[str, Any]]:
+    """Sketches ``(256, n)`` (token then char3, column-major) and the five statistics."""
+    codes, uniq_idx = pd.factorize(pd.Series(titles, dtype=object))
+    uniq = np.asarray(uniq_idx, dtype=object)
     k = TITLE_SKETCH_BUCKETS
     sketch = np.zeros((uniq.size, 2 * k))
     stats = np.zeros((uniq.size, len(_STAT_NAMES)))
@@ -159,20 +160,26 @@ def _title_block(
                 np.array([float(v) for v in row[:5]]),
             )
         sketch[i], stats[i] = got
-    block = pd.DataFrame(
-        sketch[inv], columns=[*TITLE_TOKEN_SKETCH_COLUMNS, *TITLE_CHAR3_SKETCH_COLUMNS]
-    )
-    st = stats[inv]
-    extra = pd.DataFrame(
-        {
-            name: st[:, j].astype(np.int64) if name in _INT_STATS else st[:, j]
-            for j, name in enumerate(_STAT_NAMES)
-        }
-    )
-    return pd.concat([block, extra], axis=1)
+    # gathered column-major so a frame can wrap the array without another copy
+    gathered: F64 = np.ascontiguousarray(sketch.T)[:, codes]
+    st = stats[codes]
+    named = {
+        name: st[:, j].astype(np.int64) if name in _INT_STATS else st[:, j]
+        for j, name in enumerate(_STAT_NAMES)
+    }
+    return gathered, named
 
 
+_SKETCH_COLUMNS = (*TITLE_TOKEN_SKETCH_COLUMNS, *TITLE_CHAR3_SKETCH_COLUMNS)
+_V3_TITLE = frozenset({*_SKETCH_COLUMNS, *_STAT_NAMES})
 _EMPTY: dict[str, pd.DataFrame] = {}
+
+
+def _title_buckets(hashes: NDArray[np.object_]) -> I64:
+    inv, uniq = pd.factorize(pd.Series(hashes, dtype=object))
+    buckets = np.array([title_bucket(h) if h else 0 for h in uniq.tolist()], dtype=np.int64)
+    out: I64 = buckets[inv]
+    return out
 
 
 def empty_frame(schema_version: str) -> pd.DataFrame:
@@ -185,14 +192,60 @@ def empty_frame(schema_version: str) -> pd.DataFrame:
     return _EMPTY[schema_version].copy()
 
 
+@dataclass(frozen=True)
+class RowContext:
+    """Who and how: the constant inputs of :func:`assemble` / :func:`assemble_records`."""
+
+    user_id: str
+    device_id: str | None
+    timezone: str
+    schema_version: str
+    params: FoldParams
+
+
+def _base_columns(cols: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """The non-title schema columns as arrays, in schema order."""
+    schema = get_schema(ctx.schema_version)
+    minute: I64 = np.asarray(cols["minute"], dtype=np.int64)
+    n = minute.size
+    b_us = ctx.params.bucket_us
+    start = pd.DatetimeIndex(
+        pd.to_datetime(minute * b_us, unit="us", utc=True).astype("datetime64[us, UTC]")
+    )
+    local = start.tz_convert(ctx.timezone)
+    cat = cols["dom_cat"]
+    data: dict[str, Any] = {
+        "user_id": np.full(n, ctx.user_id, dtype=object),
+        "device_id": np.full(n, ctx.device_id, dtype=object),
+        "session_id": np.array(session_ids(cols["session_start"], b_us), dtype=object),
+        "bucket_start_ts": start,
+        "bucket_end_ts": start + pd.Timedelta(microseconds=b_us),
+        "schema_version": np.full(n, schema.VERSION, dtype=object),
+        "schema_hash": np.full(n, schema.SCHEMA_HASH, dtype=object),
+        "source_ids": cols["sources"],
+        "app_id": cols["dom_app"],
+        "app_category": cat,
+        "window_title_hash": cols["dom_title"],
+        "is_browser": cat == "browser",
+        "is_editor": cat == "editor",
+        "is_terminal": cat == "terminal",
+        "app_foreground_time_ratio": np.minimum(cols["dom_us"] / b_us, 1.0),
+        "active_seconds_keyboard": np.minimum(cols["kb_us"], 60.0),
+        "active_seconds_mouse": np.minimum(cols["mouse_us"], 60.0),
+        "active_seconds_any": np.minimum(cols["any_us"], 60.0),
+        "max_idle_run_seconds": np.minimum(cols["max_idle_run"], 60.0),
+        "event_density": cols["event_count"] * (60e6 / b_us),
+        "domain_category": np.where(cat == "browser", cols["domain"], NON_BROWSER),
+        "window_title_bucket": _title_buckets(cols["dom_title"]),
+        "hour_of_day": np.asarray(local.hour, dtype=np.int64),
+        "day_of_week": np.asarray(local.day_of_week, dtype=np.int64),
+    }
+    return {c: data[c] if c in data else cols[c] for c in schema.COLUMNS if c not in _V3_TITLE}
+
+
 def assemble(
     cols: dict[str, Any],
-    *,
-    user_id: str,
-    device_id: str | None,
-    timezone: str,
-    schema_version: str,
-    params: FoldParams,
+    ctx: RowContext,
     titles: dict[str, tuple[Any, ...]],
     title_cache: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -203,56 +256,53 @@ def assemble(
     timestamps ``datetime64[us, UTC]`` — the same as :func:`typed_frame` gives for a frame
     read from disk.
     """
-    schema = get_schema(schema_version)
-    minute: I64 = np.asarray(cols.get("minute", np.zeros(0, np.int64)), dtype=np.int64)
-    n = minute.size
-    if n == 0:
-        return empty_frame(schema_version)
-    b_us = params.bucket_us
-    start = pd.DatetimeIndex(
-        pd.to_datetime(minute * b_us, unit="us", utc=True).astype("datetime64[us, UTC]")
-    )
-    local = start.tz_convert(timezone)
-    cat = cols["dom_cat"]
-    hashes = cols["dom_title"]
-    sec = b_us / 1e6
-    data: dict[str, Any] = {
-        "user_id": np.full(n, user_id, dtype=object),
-        "device_id": np.full(n, device_id, dtype=object),
-        "session_id": np.array(session_ids(cols["session_start"], b_us), dtype=object),
-        "bucket_start_ts": start,
-        "bucket_end_ts": start + pd.Timedelta(microseconds=b_us),
-        "schema_version": np.full(n, schema.VERSION, dtype=object),
-        "schema_hash": np.full(n, schema.SCHEMA_HASH, dtype=object),
-        "source_ids": cols["sources"],
-        "app_id": cols["dom_app"],
-        "app_category": cat,
-        "window_title_hash": hashes,
-        "is_browser": cat == "browser",
-        "is_editor": cat == "editor",
-        "is_terminal": cat == "terminal",
-        "app_foreground_time_ratio": np.minimum(cols["dom_us"] / b_us, 1.0),
-        "idle_return_indicator": cols["idle_return_indicator"],
-        "active_seconds_keyboard": np.minimum(cols["kb_us"], 60.0),
-        "active_seconds_mouse": np.minimum(cols["mouse_us"], 60.0),
-        "active_seconds_any": np.minimum(cols["any_us"], 60.0),
-        "max_idle_run_seconds": np.minimum(cols["max_idle_run"], 60.0),
-        "event_density": cols["event_count"] * (60.0 / sec),
-        "domain_category": np.where(cat == "browser", cols["domain"], NON_BROWSER),
-        "window_title_bucket": np.array([title_bucket(h) if h else 0 for h in hashes], np.int64),
-        "hour_of_day": np.asarray(local.hour, dtype=np.int64),
-        "day_of_week": np.asarray(local.day_of_week, dtype=np.int64),
-    }
-    v3_title = {*TITLE_TOKEN_SKETCH_COLUMNS, *TITLE_CHAR3_SKETCH_COLUMNS, *_STAT_NAMES}
-    base_cols = [c for c in schema.COLUMNS if c not in v3_title]
-    base = pd.DataFrame({c: data[c] if c in data else cols[c] for c in base_cols})
-    base["source_ids"] = pd.Series(
-        [list(v) for v in data["source_ids"]], dtype=object, index=base.index
-    )
-    if schema_version != "v3":
+    if "minute" not in cols or np.asarray(cols["minute"]).size == 0:
+        return empty_frame(ctx.schema_version)
+    data = _base_columns(cols, ctx)
+    data["source_ids"] = [list(v) for v in data["source_ids"]]
+    base = pd.DataFrame(data)
+    base["source_ids"] = pd.Series(data["source_ids"], dtype=object, index=base.index)
+    if ctx.schema_version != "v3":
         return base
-    block = _title_block(hashes, titles, {} if title_cache is None else title_cache)
-    return pd.concat([base, block], axis=1)
+    sketch, stats = _title_arrays(
+        cols["dom_title"], titles, {} if title_cache is None else title_cache
+    )
+    block = pd.DataFrame(sketch.T, columns=list(_SKETCH_COLUMNS), copy=False)
+    return pd.concat([base, block, pd.DataFrame(stats)], axis=1)
+
+
+def assemble_records(
+    cols: dict[str, Any],
+    ctx: RowContext,
+    titles: dict[str, tuple[Any, ...]],
+    title_cache: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The same rows as :func:`assemble`, as plain dicts (no pandas frame; cheap for one row).
+
+    Values equal the frame's cells; a missing ``device_id`` is None (NaN in the frame).
+    """
+    if "minute" not in cols or np.asarray(cols["minute"]).size == 0:
+        return []
+    data = _base_columns(cols, ctx)
+    if ctx.schema_version == "v3":
+        sketch, stats = _title_arrays(
+            cols["dom_title"], titles, {} if title_cache is None else title_cache
+        )
+        data.update(stats)
+    n = int(np.asarray(cols["minute"]).size)
+    plain = {
+        k: (list(v) if isinstance(v, pd.DatetimeIndex) else np.asarray(v).tolist())
+        for k, v in data.items()
+        if k != "source_ids"
+    }
+    out = []
+    for i in range(n):
+        rec = {k: plain[k][i] for k in data if k != "source_ids"}
+        rec["source_ids"] = list(data["source_ids"][i])
+        if ctx.schema_version == "v3":
+            rec.update(zip(_SKETCH_COLUMNS, sketch[:, i].tolist(), strict=True))
+        out.append({c: rec[c] for c in get_schema(ctx.schema_version).COLUMNS})
+    return out
 
 
 def typed_frame(df: pd.DataFrame, schema_version: str) -> pd.DataFrame:

@@ -354,19 +354,26 @@ def _sources(
         names.append(k["src"][src[ok]])
     row = np.concatenate(rows)
     code, uniq = _factorize(np.concatenate(names))
-    out = np.empty(n, dtype=object)
-    if row.size == 0:
-        out[:] = [[] for _ in range(n)]
-        return out
-    key = np.unique(row * max(uniq.size, 1) + code)
-    r, c = key // max(uniq.size, 1), key % max(uniq.size, 1)
-    bounds = np.searchsorted(r, np.arange(n + 1))
     names_list = uniq.tolist()
-    cache: dict[tuple[int, ...], list[str]] = {}
+    if len(names_list) <= 62:
+        mask = np.zeros(n, dtype=np.int64)
+        np.bitwise_or.at(mask, row, np.left_shift(np.int64(1), code))
+        combos, inv = np.unique(mask, return_inverse=True)
+        lists = np.empty(combos.size, dtype=object)
+        for i, m in enumerate(combos.tolist()):
+            lists[i] = [names_list[j] for j in range(len(names_list)) if m >> j & 1]
+        out: ObjArr = lists[inv]
+        return out
+    return _sources_slow(row, code, names_list, n)
+
+
+def _sources_slow(row: I64, code: I64, names_list: list[str], n: int) -> ObjArr:
+    """Per-row source lists when there are too many sources for a bit mask."""
+    k = max(len(names_list), 1)
+    key = np.unique(row * k + code)
+    r, c = key // k, key % k
+    bounds = np.searchsorted(r, np.arange(n + 1))
+    out = np.empty(n, dtype=object)
     for i in range(n):
-        combo = tuple(c[bounds[i] : bounds[i + 1]].tolist())
-        got = cache.get(combo)
-        if got is None:
-            got = cache[combo] = [names_list[j] for j in combo]
-        out[i] = list(got)
+        out[i] = [names_list[j] for j in c[bounds[i] : bounds[i + 1]].tolist()]
     return out

@@ -26,10 +26,12 @@ day before carry over (a session longer than a day without an idle gap is cut th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -46,7 +48,15 @@ from taskclf.core.paths import Layout
 from taskclf.core.schema import get_schema
 from taskclf.core.time import date_range_utc, get_zone
 from taskclf.core.types import validate_user_id
-from taskclf.features._fold import FoldParams, FoldState, assemble, empty_frame, fold, typed_frame
+from taskclf.features._fold import (
+    FoldParams,
+    FoldState,
+    RowContext,
+    assemble,
+    empty_frame,
+    fold,
+    typed_frame,
+)
 from taskclf.features._minutes import EventArrays, aggregate_minutes
 
 
@@ -90,17 +100,57 @@ def build_features(
     _check_params(schema_version, bucket_seconds, idle_gap_seconds)
     params = FoldParams(bucket_seconds, idle_gap_seconds)
     arrays = EventArrays.from_frame(events)
-    mins = aggregate_minutes(arrays, params.bucket_us, params.idle_gap_us)
-    cols, _ = fold(mins, FoldState(), params)
-    return assemble(
-        cols,
-        user_id=user_id,
-        device_id=device_id,
-        timezone=timezone,
-        schema_version=schema_version,
-        params=params,
-        titles=arrays.titles,
-    )
+    parts: list[dict[str, Any]] = []
+    state = FoldState()
+    for part, lo, hi in _chunks(arrays, params, _CHUNK_EVENTS):
+        mins = aggregate_minutes(part, params.bucket_us, params.idle_gap_us, lo, hi)
+        if mins.size:
+            cols, state = fold(mins, state, params)
+            parts.append(cols)
+    if not parts:
+        return empty_frame(schema_version)
+    merged = parts[0] if len(parts) == 1 else {
+        k: np.concatenate([p[k] for p in parts]) for k in parts[0]
+    }  # fmt: skip
+    ctx = RowContext(user_id, device_id, timezone, schema_version, params)
+    return assemble(merged, ctx, arrays.titles)
+
+
+# Rows are built in time chunks of about this many events: the fold is chunk-invariant (the
+# online builder relies on that), and chunks keep every array cache-sized, so the cost per
+# event stays flat as the input grows.
+_CHUNK_EVENTS = 50_000
+
+
+def _chunks(
+    arrays: EventArrays, params: FoldParams, size: int
+) -> Iterator[tuple[EventArrays, int, int]]:
+    """Consecutive bucket ranges ``[lo, hi)`` with the events each one needs."""
+    kinds = [c for c in arrays.kinds.values() if c["start"].size]
+    if not kinds:
+        return
+    b_us, gap = params.bucket_us, params.idle_gap_us
+    starts = np.sort(np.concatenate([c["start"] for c in kinds]))
+    first = int(starts[0] // b_us)
+    last = int(max(max(int(c["end"].max()), int(c["start"].max())) for c in kinds) // b_us) + 1
+    cuts = np.unique(starts[size::size] // b_us)
+    bounds = [first, *[int(x) for x in cuts if first < x < last], last]
+    if len(bounds) == 2:
+        yield arrays, first, last
+        return
+    longest = {k: int((c["end"] - c["start"]).max()) if c["start"].size else 0
+               for k, c in arrays.kinds.items()}  # fmt: skip
+    for lo, hi in itertools.pairwise(bounds):
+        keep = {}
+        for kind, c in arrays.kinds.items():
+            start, end = c["start"], c["end"]
+            horizon = lo * b_us - gap
+            i0 = int(np.searchsorted(start, horizon - longest[kind], side="left"))
+            i1 = int(np.searchsorted(start, hi * b_us, side="left"))
+            mask = np.zeros(start.size, dtype=bool)
+            mask[i0:i1] = (end[i0:i1] > horizon) | (start[i0:i1] >= horizon)
+            keep[kind] = mask
+        yield arrays.select(keep), lo, hi
 
 
 @dataclass(frozen=True)

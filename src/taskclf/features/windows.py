@@ -262,8 +262,14 @@ def app_window_stats(
     if t.size == 0:
         return entropy, top2
     n_apps = int(app_code.max()) + 1
-    key, inv = np.unique(t * n_apps + a, return_inverse=True)
-    sums = np.bincount(inv, weights=u).astype(np.int64)  # exact: integers below 2**53
+    # each k-part is sorted by (target, app); a stable sort merges the runs cheaply
+    flat = t * n_apps + a
+    order = np.argsort(flat, kind="stable")
+    flat = flat[order]
+    first = np.ones(flat.size, dtype=bool)
+    first[1:] = flat[1:] != flat[:-1]
+    key = flat[first]
+    sums = np.add.reduceat(u[order], np.flatnonzero(first))  # int64: exact in any order
     g_t = key // n_apps
     totals = np.bincount(g_t, weights=sums, minlength=n_t)
     p = sums / totals[g_t]

@@ -1,0 +1,117 @@
+"""Feature building is linear: 10x the events costs <= 12x the time (DESIGN §7).
+
+Events are the real Ania export (window events + AFK CSV, normalized with a fixed secret),
+tiled forward in time (each copy shifted by the data's span rounded up to whole days) until
+there are 1M events; the 10k / 100k / 1M inputs are the first N events of that stream.
+Prints build time per 1k events at each size, the two 10x ratios as bars, and, for
+information, the online cost of closing one minute with ``FeatureState``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from _common import REAL_DATA, best_of, report_bar
+from taskclf.adapters.activitywatch.events import normalize_buckets
+from taskclf.adapters.activitywatch.export import parse_afk_csv, parse_export
+from taskclf.features.build import build_features
+from taskclf.infer.feature_state import FeatureState
+
+SIZES = (10_000, 100_000, 1_000_000)
+BAR = 12.0
+KW = {"user_id": "bench", "device_id": "dev", "timezone": "Europe/Warsaw"}
+
+
+def base_events() -> pd.DataFrame:
+    parsed = parse_export(REAL_DATA / "aw_twd_ania_window_export.json")
+    afk = parse_afk_csv(REAL_DATA / "aw_twd_ania_afk.csv", bucket_id="aw-watcher-afk_bench")
+    return normalize_buckets([*parsed.buckets, afk], secret=b"benchmark-secret" * 2)
+
+
+def tiled(base: pd.DataFrame, n: int) -> pd.DataFrame:
+    span = base["end_ts"].max() - base["start_ts"].min()
+    shift = pd.Timedelta(days=int(np.ceil(span / pd.Timedelta(days=1))) + 1)
+    copies = []
+    total = 0
+    k = 0
+    while total < n:
+        c = base.copy()
+        c["start_ts"] = c["start_ts"] + shift * k
+        c["end_ts"] = c["end_ts"] + shift * k
+        c["event_id"] = c["event_id"] + f"-{k}"
+        copies.append(c)
+        total += len(c)
+        k += 1
+    out = pd.concat(copies, ignore_index=True)
+    return (
+        out.sort_values(["start_ts", "event_id"], kind="mergesort").head(n).reset_index(drop=True)
+    )
+
+
+def online_minute_ms(events: pd.DataFrame, *, records: bool) -> float:
+    """Median ms to close one minute that has a row (events of the busiest day)."""
+    day = events["start_ts"].dt.floor("D").value_counts().idxmax()
+    ev = events[(events["start_ts"] >= day) & (events["start_ts"] < day + pd.Timedelta(days=1))]
+    state = FeatureState(**KW)
+    state.add_events(ev)
+    t = day.to_pydatetime()
+    times = []
+    for _ in range(24 * 60):
+        t = t + timedelta(minutes=1)
+        t0 = time.perf_counter()
+        rows = state.close_until_records(t) if records else state.close_until(t)
+        if len(rows):
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000) if times else float("nan")
+
+
+def warm_memory(gigabytes: float = 6.0) -> None:
+    """Touch memory once so the timings do not include first-touch page backing.
+
+    On the VMs these benchmarks run on, the first touch of guest memory costs ~0.5 s/GB,
+    which would be charged to whichever size first reaches a new peak (the 1M run) and say
+    nothing about the algorithm.
+    """
+    block = np.ones(int(gigabytes * 1e9 / 8))
+    del block
+
+
+def main() -> int:
+    warm_memory()
+    base = base_events()
+    print(f"base: {len(base)} normalized events (window + AFK), tiled to {SIZES[-1]:,}")
+    stream = tiled(base, SIZES[-1])
+    seconds: dict[int, float] = {}
+    for n in SIZES:
+        ev = stream.head(n)
+        repeat = 3 if n <= 100_000 else 1
+        seconds[n] = best_of(lambda ev=ev: build_features(ev, **KW), repeat=repeat)
+        rows = len(build_features(ev, **KW)) if n <= 100_000 else -1
+        extra = f", {rows} rows" if rows >= 0 else ""
+        print(
+            f"{n:>9,} events: {seconds[n]:.3f} s  ({seconds[n] / n * 1000 * 1000:.3f} ms per 1k "
+            f"events{extra})",
+            flush=True,
+        )
+    ok = True
+    for small, big in itertools.pairwise(SIZES):
+        ok &= report_bar(
+            f"features {big // 1000}k/{small // 1000}k time", seconds[big] / seconds[small], BAR
+        )
+    frame_ms = online_minute_ms(base, records=False)
+    record_ms = online_minute_ms(base, records=True)
+    print(
+        f"online (information): closing one minute takes {frame_ms:.2f} ms median as a frame, "
+        f"{record_ms:.2f} ms as a record"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
