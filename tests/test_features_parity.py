@@ -15,7 +15,7 @@ from taskclf.infer.feature_state import FeatureState
 from test_features_helpers import T0, events
 
 KW = {"user_id": "u1", "device_id": "dev", "timezone": "Europe/Warsaw"}
-SPAN = 40 * 60  # events start within 40 minutes
+SPAN = 25 * 60  # events start within 25 minutes
 
 APPS = ["Code.exe", "chrome.exe", "firefox.exe", "Slack.exe", "WindowsTerminal.exe"]
 TITLES = ["a", "b - c", "main.py", ""]
@@ -60,7 +60,7 @@ def _online(ev: pd.DataFrame, *, grow: bool, step: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(window_ev, min_size=1, max_size=25),
     st.lists(afk_ev, max_size=8),
