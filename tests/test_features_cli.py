@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 
 from conftest import REAL_DATA
+from taskclf.adapters.activitywatch._ingest import ingest_export
 from taskclf.cli.main import run
 from taskclf.core.errors import ArtifactError
 from taskclf.core.paths import Layout
 from taskclf.core.schema import FeatureSchemaV2
-from taskclf.features.build import load_features
+from taskclf.features.build import build_features_range, load_features
 
 MHACKS = REAL_DATA / "aw_mhacks_LAPTOP-MCRJASPH_export.json"
 
@@ -66,3 +67,17 @@ def test_corrupt_partition_is_reported(tmp_path):
     path.write_bytes(b"not parquet")
     with pytest.raises(ArtifactError, match="rebuild"):
         load_features(layout, date(2024, 1, 1), date(2024, 1, 1))
+
+
+def test_odd_user_ids_roundtrip(tmp_path):
+    layout = Layout.resolve(tmp_path / "home")
+    odd = "zoë müller #2"
+    long_id = "u" * 125 + "é"
+    for uid in (odd, long_id):
+        ingest_export(layout, MHACKS, user_id=uid)
+    build_features_range(layout, date(2023, 11, 19), date(2023, 11, 19))  # listed users
+    build_features_range(layout, date(2023, 11, 19), date(2023, 11, 19), user_ids=[long_id])
+    both = load_features(layout, date(2023, 11, 19), date(2023, 11, 19), user_ids=[odd, long_id])
+    assert set(both["user_id"]) == {odd, long_id}
+    listed = load_features(layout, date(2023, 11, 19), date(2023, 11, 19))
+    assert set(listed["user_id"]) == {odd}  # hash-encoded ids need --user-id

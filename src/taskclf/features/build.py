@@ -273,12 +273,14 @@ def load_features(
     frames: list[tuple[str, pd.DataFrame]] = []
     day = date_from
     while day <= date_to:
-        folder = layout.features_partition(day, "x", schema_version).parent
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.parquet")):
-                user = _decode_user_dir(path.stem)
-                if user is None or (wanted is not None and user not in wanted):
-                    continue
+        if wanted is not None:
+            found = [(u, layout.features_partition(day, u, schema_version)) for u in wanted]
+        else:
+            folder = layout.features_partition(day, "x", schema_version).parent
+            paths = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+            found = [(u, p) for p in paths if (u := _decode_user_dir(p.stem)) is not None]
+        for user, path in found:
+            if path.exists():
                 frames.append((user, _read_partition(path, schema_version)))
         day += timedelta(days=1)
     if not frames:
