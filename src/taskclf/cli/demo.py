@@ -55,7 +55,9 @@ def _invoke(home: Path, args: list[str]) -> None:
     command.main(args=["--home", str(home), *args], prog_name="taskclf", standalone_mode=False)
 
 
-def _steps(home: Path, synth: Path, users: int, days: int, seed: int) -> list[tuple[str, list[str]]]:
+def _steps(
+    home: Path, synth: Path, users: int, days: int, seed: int
+) -> list[tuple[str, list[str]]]:
     start = date(2026, 1, 5)
     end = start + timedelta(days=days - 1)
     rng = [
