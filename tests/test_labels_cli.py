@@ -309,6 +309,7 @@ def _feature_rows(user: str, start: datetime, cats: list[str]) -> pd.DataFrame:
     frame["domain_category"] = "non_browser"
     frame["hour_of_day"] = ts.dt.hour.astype("int64")
     frame["day_of_week"] = ts.dt.day_of_week.astype("int64")
+    frame = frame[list(FeatureSchemaV3.COLUMNS)]
     FeatureSchemaV3.validate_dataframe(frame)
     return frame
 
