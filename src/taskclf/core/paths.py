@@ -96,6 +96,12 @@ class Layout:
     def datasets_dir(self) -> Path:
         return self.home / "data" / "processed" / "datasets"
 
+    def dataset_dir(self, name: str) -> Path:
+        """``datasets/<name>/`` of one built dataset (plain names only)."""
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", name) or name in (".", ".."):
+            raise InputError(f"invalid dataset name {name!r}; use letters, digits, '-', '_', '.'")
+        return self.datasets_dir / name
+
     # models ---------------------------------------------------------------
     @property
     def models_dir(self) -> Path:

@@ -580,10 +580,8 @@ def load_labeled_features(
 
 
 def dataset_dir(layout: Layout, name: str) -> Path:
-    """``<datasets_dir>/<name>/`` (a helper ``core.paths.Layout`` should grow)."""
-    if not name or name in (".", "..") or any(c in name for c in "/\\") or name.startswith("."):
-        raise InputError(f"invalid dataset name {name!r}; use letters, digits, '-', '_', '.'")
-    return layout.datasets_dir / name
+    """``<datasets_dir>/<name>/`` (see ``Layout.dataset_dir``)."""
+    return layout.dataset_dir(name)
 
 
 def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
