@@ -42,7 +42,6 @@ store from its backup (``.<name>.old`` beside the target).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -61,7 +60,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from pydantic import ValidationError
 
-from taskclf.core._atomic import atomic_write_json, dumps_json
+from taskclf.core._atomic import atomic_write_json, dumps_json, fsync_dir
 from taskclf.core.defaults import CALIBRATOR_STORE_FORMAT_VERSION
 from taskclf.core.errors import ArtifactError, InputError
 from taskclf.core.inference_policy import (
@@ -287,22 +286,13 @@ def save_calibrator_store(store: CalibratorStore, store_dir: Path) -> Path:
     return store_dir
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _swap_into_place(staging: Path, store_dir: Path) -> None:
     backup = store_backup_dir(store_dir)
     if store_dir.exists():
         shutil.rmtree(backup, ignore_errors=True)
         os.rename(store_dir, backup)
     os.rename(staging, store_dir)
-    _fsync_dir(store_dir.parent)
+    fsync_dir(store_dir.parent)
     shutil.rmtree(backup, ignore_errors=True)
 
 
