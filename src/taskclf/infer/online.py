@@ -3,36 +3,55 @@
 Each poll fetches the recent events of every supported bucket, adds them to the user's
 :class:`~taskclf.infer.feature_state.FeatureState`, closes every complete minute (never a
 partial one) and runs the closed rows through :class:`~taskclf.infer.pipeline.OnlinePredictor`
-— the same pipeline as batch. Records are appended durably to the day's JSONL file; a minute
-already in that file is never written again (restarts are safe). A changed inference policy is
-hot-reloaded (an invalid one is ignored and the old one kept); a server that goes away is
-retried with bounded backoff. On stop, pending minutes are flushed and the day's segments and
-report are written.
+— the same pipeline as batch, so the records equal those of ``infer batch`` over the same
+events. Records are appended durably to the day's JSONL file; a minute already in that file is
+never written again (restarts are safe). A changed inference policy is hot-reloaded (an invalid
+one is ignored and the old one kept); a server that goes away is retried with bounded backoff
+and the minutes it missed are caught up when it is back. On stop, pending minutes are flushed
+and the day's segments and report are written.
+
+Fetching: aw-server answers a range query with the events overlapping it, each clipped to the
+range. A bucket is read from ``since = min(latest event start seen, first open minute - idle
+gap)``, so its newest (growing) event always comes back whole; an older event overlapping
+``since`` comes back clipped, and is restored from the start remembered under its server id
+(events without an id that start exactly at ``since`` are dropped as clipped copies instead).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
 from taskclf.adapters.activitywatch.client import AWClient
 from taskclf.adapters.activitywatch.events import normalize_buckets
-from taskclf.adapters.activitywatch.export import SUPPORTED_TYPES, ParsedBucket, parse_events
+from taskclf.adapters.activitywatch.export import (
+    SUPPORTED_TYPES,
+    AWEvent,
+    ParsedBucket,
+    parse_events,
+)
 from taskclf.core.config import Config, load_or_create_title_secret
 from taskclf.core.defaults import DEFAULT_IDLE_GAP_SECONDS, DEFAULT_POLL_SECONDS
-from taskclf.core.errors import SourceError, TaskclfError
+from taskclf.core.errors import ArtifactError, SourceError, TaskclfError
 from taskclf.core.paths import Layout
 from taskclf.core.time import floor_minute, local_date, utc_now
 from taskclf.infer.feature_state import FeatureState
-from taskclf.infer.pipeline import OnlinePredictor, PipelineConfig
+from taskclf.infer.pipeline import (
+    OnlinePredictor,
+    OnlineRecord,
+    PipelineConfig,
+    records_frame,
+    segments_of,
+)
 from taskclf.infer.prediction import append_online_records, read_online_records
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
-from taskclf.infer.smooth import merge_short_segments, segmentize
+from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy
 from taskclf.report.daily import build_daily_reports, write_daily_report
 from taskclf.report.export import write_segments
 
@@ -48,6 +67,7 @@ class PollStats:
     polls: int = 0
     minutes_written: int = 0
     server_errors: int = 0
+    poll_errors: int = 0
     policy_reloads: int = 0
     policy_rejections: int = 0
     last_error: str | None = None
@@ -63,6 +83,8 @@ class OnlineLoop:
         resolve: Returns the current :class:`InferenceSettings` (called at start and whenever
             the policy file changes); flags given on the command line stay fixed inside it.
         client: An :class:`AWClient` (a real server; tests use a real aw-server too).
+        user_id: The user the events belong to (default: the configured user).
+        device_id: ``device_id`` of the feature rows (default: each bucket's hostname).
         clock: Current time (aware UTC); injectable for tests.
         settle_seconds: A minute is closed only this long after it ended, so late heartbeats
             of a watcher are in before the minute is predicted.
@@ -95,6 +117,7 @@ class OnlineLoop:
         self._secret = load_or_create_title_secret(layout)
         self.settings = resolve()
         self.pipeline: PipelineConfig = load_pipeline_config(self.settings, num_threads=1)
+        self._taxonomy = _load_taxonomy(self.settings)
         self._policy_stamp = self._stamp()
         self.predictor = OnlinePredictor(self.pipeline)
         start = floor_minute(clock()) - timedelta(minutes=warmup_minutes)
@@ -106,17 +129,18 @@ class OnlineLoop:
             start=start,
         )
         self._fetch_from: dict[str, datetime] = {}
+        self._seen: dict[str, dict[Any, tuple[int, int]]] = {}
         self._origin = start
-        self._written_until: dict[date, pd.Timestamp | None] = {}
+        self._written_until: dict[date, datetime | None] = {}
 
     # policy ----------------------------------------------------------------------------
-    def _stamp(self) -> tuple[float, int] | None:
-        path = self.layout.inference_policy
+    def _stamp(self) -> tuple[int, int, int] | None:
+        # The inode catches an atomic replace that keeps size and mtime (same-tick rewrites).
         try:
-            st = path.stat()
+            st = self.layout.inference_policy.stat()
         except FileNotFoundError:
             return None
-        return (st.st_mtime, st.st_size)
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def maybe_reload_policy(self) -> bool:
         """Reload settings if the policy file changed; keep the old ones if invalid."""
@@ -127,11 +151,18 @@ class OnlineLoop:
         try:
             settings = self._resolve()
             pipeline = load_pipeline_config(settings, num_threads=1)
+            if pipeline.schema_version != self.state.schema_version:
+                raise ArtifactError(
+                    f"model {pipeline.model_id!r} uses feature schema {pipeline.schema_version}, "
+                    f"the running loop builds {self.state.schema_version} rows; restart "
+                    "'taskclf infer online' to switch schemas"
+                )
+            taxonomy = _load_taxonomy(settings)
         except TaskclfError as exc:
             self.stats.policy_rejections += 1
             log.warning("inference policy changed but is invalid; keeping the old one: %s", exc)
             return False
-        self.settings, self.pipeline = settings, pipeline
+        self.settings, self.pipeline, self._taxonomy = settings, pipeline, taxonomy
         self.predictor.swap_config(pipeline)
         self.stats.policy_reloads += 1
         log.info("inference policy reloaded: model %s", pipeline.model_id)
@@ -149,18 +180,12 @@ class OnlineLoop:
             known = self._fetch_from.get(bid)
             since = horizon if known is None else min(known, horizon)
             raw = self.client.get_events(bid, since, now)
-            events = list(
-                parse_events(bid, str(btype), raw, where=f"server {self.client.base_url}")
-            )
-            # The server clips an event that started before `since` to start at `since`. An
-            # earlier poll fetched it whole, so the clipped copy is dropped, except on the
-            # first fetch of a bucket (nothing earlier) or when `since` is that bucket's own
-            # latest event start (then an event starting there is genuine).
-            if known is not None and since != known:
-                cut = _to_us(since)
-                events = [e for e in events if e.start_us != cut]
+            parsed = parse_events(bid, str(btype), raw, where=f"server {self.client.base_url}")
+            ids = [ev.get("id") if isinstance(ev, dict) else None for ev in raw]
+            events = self._unclip(bid, parsed, ids, since, known)
             if events:
-                self._fetch_from[bid] = _from_us(max(e.start_us for e in events))
+                latest = _from_us(max(e.start_us for e in events))
+                self._fetch_from[bid] = max(latest, known) if known is not None else latest
             host = meta.get("hostname")
             buckets.append(
                 ParsedBucket(
@@ -171,6 +196,40 @@ class OnlineLoop:
             frame = normalize_buckets(buckets, secret=self._secret, device_id=self.device_id)
             self.state.add_events(frame)
 
+    def _unclip(
+        self,
+        bucket_id: str,
+        events: Sequence[AWEvent],
+        ids: Sequence[Any],
+        since: datetime,
+        known: datetime | None,
+    ) -> list[AWEvent]:
+        """Undo the server's clipping at ``since`` (see the module docstring).
+
+        Events with a server id that were already added unchanged are left out (the feature
+        state has them, or pruned them as too old to matter).
+        """
+        cut = _to_us(since)
+        seen = self._seen.setdefault(bucket_id, {})
+        out: list[AWEvent] = []
+        for ev, eid in zip(events, ids, strict=True):
+            end = ev.start_us + ev.duration_us
+            if not isinstance(eid, int | str):
+                if known is None or known == since or ev.start_us != cut:
+                    out.append(ev)
+                continue
+            before = seen.get(eid)
+            start = ev.start_us if before is None else min(before[0], ev.start_us)
+            if (start, end) == before:
+                continue  # already added, unchanged: skip the normalizing work
+            if start < ev.start_us:
+                ev = AWEvent(start, end - start, ev.data)
+            seen[eid] = (start, end)
+            out.append(ev)
+        for eid in [k for k, (_, end) in seen.items() if end < cut]:
+            del seen[eid]
+        return out
+
     # one poll --------------------------------------------------------------------------
     def poll_once(self) -> pd.DataFrame:
         """Fetch, close complete minutes, predict and append. Returns the records written."""
@@ -178,41 +237,40 @@ class OnlineLoop:
         self.maybe_reload_policy()
         now = self.clock()
         self._fetch(now)
-        rows = self.state.close_until(floor_minute(now - self.settle))
-        emitted = [
-            self.predictor.predict_bucket({str(k): v for k, v in row.items()})
-            for row in rows.to_dict("records")
-        ]
-        return self._write(emitted)
+        until = floor_minute(now - self.settle)
+        records: list[OnlineRecord] = []
+        for row in self.state.close_until_records(until):
+            records.extend(self.predictor.predict_row(row))
+        records.extend(self.predictor.flush_idle(until))
+        return records_frame(self._write(records))
 
-    def _write(self, frames: list[pd.DataFrame]) -> pd.DataFrame:
-        frames = [f for f in frames if not f.empty]
-        if not frames:
-            return pd.DataFrame()
-        records = pd.concat(frames, ignore_index=True)
-        days = [local_date(ts.to_pydatetime(), self.timezone) for ts in records["bucket_start_ts"]]
-        records = records.assign(_day=days)
-        written = []
-        for key, part in records.groupby("_day", sort=True):
-            day = key if isinstance(key, date) else date.fromisoformat(str(key))
-            path = self.layout.online_predictions_file(self.user_id, day)
+    def _write(self, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """Append records to their local day's file, skipping minutes already there."""
+        by_day: dict[date, list[Mapping[str, Any]]] = {}
+        for record in records:
+            start = record["bucket_start_ts"]
+            by_day.setdefault(local_date(start, self.timezone), []).append(record)
+        written: list[Mapping[str, Any]] = []
+        for day in sorted(by_day):
             last = self._last_written(day)
-            part = part.drop(columns="_day")
-            if last is not None:
-                part = part[part["bucket_start_ts"] > last]
-            if part.empty:
+            part = [r for r in by_day[day] if last is None or r["bucket_start_ts"] > last]
+            if not part:
                 continue
-            append_online_records(path, part)
-            self._written_until[day] = part["bucket_start_ts"].max()
+            append_online_records(self.layout.online_predictions_file(self.user_id, day), part)
+            self._written_until[day] = max(r["bucket_start_ts"] for r in part)
             self.stats.days.add(day)
-            written.append(part)
-        self.stats.minutes_written += sum(len(p) for p in written)
-        return pd.concat(written, ignore_index=True) if written else pd.DataFrame()
+            written.extend(part)
+        self.stats.minutes_written += len(written)
+        return written
 
-    def _last_written(self, day: date) -> pd.Timestamp | None:
+    def _last_written(self, day: date) -> datetime | None:
         if day not in self._written_until:
             existing = read_online_records(self.layout.online_predictions_file(self.user_id, day))
-            self._written_until[day] = None if existing.empty else existing["bucket_start_ts"].max()
+            self._written_until[day] = (
+                None
+                if existing.empty
+                else existing["bucket_start_ts"].max().tz_convert(UTC).to_pydatetime()
+            )
         return self._written_until[day]
 
     # loop ------------------------------------------------------------------------------
@@ -224,22 +282,30 @@ class OnlineLoop:
         sleep: Callable[[float], None] = time.sleep,
         on_poll: Callable[[pd.DataFrame], None] | None = None,
     ) -> PollStats:
-        """Poll until interrupted (Ctrl+C) or ``max_polls``; then :meth:`finish`."""
+        """Poll until interrupted (Ctrl+C) or ``max_polls``; then :meth:`finish`.
+
+        A poll that fails is logged and counted (``server_errors`` when the server is
+        unreachable, else ``poll_errors``) and retried after a doubling backoff (at most
+        :data:`MAX_BACKOFF_SECONDS`, or ``poll_seconds`` if longer); the loop keeps running,
+        and the minutes the failed polls missed are closed by the next good one.
+        """
         backoff = poll_seconds
         try:
             while max_polls is None or self.stats.polls < max_polls:
                 try:
                     written = self.poll_once()
-                    backoff = poll_seconds
-                    if on_poll is not None:
-                        on_poll(written)
                 except SourceError as exc:
                     self.stats.server_errors += 1
-                    self.stats.last_error = str(exc)
-                    backoff = min(max(backoff, poll_seconds) * 2, MAX_BACKOFF_SECONDS)
-                    log.warning("ActivityWatch unavailable (%s); retrying in %.0f s", exc, backoff)
-                    sleep(backoff)
+                    backoff = self._failed(exc, backoff, poll_seconds, sleep)
                     continue
+                except Exception as exc:  # the per-poll guard: log, count, keep running
+                    self.stats.poll_errors += 1
+                    log.exception("online poll failed")
+                    backoff = self._failed(exc, backoff, poll_seconds, sleep)
+                    continue
+                backoff = poll_seconds
+                if on_poll is not None:
+                    on_poll(written)
                 sleep(poll_seconds)
         except KeyboardInterrupt:
             log.info("interrupted; writing final records, segments and report")
@@ -247,30 +313,43 @@ class OnlineLoop:
             self.finish()
         return self.stats
 
+    def _failed(
+        self,
+        exc: Exception,
+        backoff: float,
+        poll_seconds: float,
+        sleep: Callable[[float], None],
+    ) -> float:
+        self.stats.last_error = str(exc)
+        # doubling, capped; never shorter than a normal poll interval
+        backoff = min(max(backoff, poll_seconds) * 2, max(MAX_BACKOFF_SECONDS, poll_seconds))
+        log.warning("online poll failed (%s); retrying in %.0f s", exc, backoff)
+        sleep(backoff)
+        return backoff
+
     def finish(self) -> list[date]:
         """Flush pending minutes, then write each touched day's segments and report."""
-        self._write([self.predictor.flush()])
+        self._write(self.predictor.flush_records())
         for day in sorted(self.stats.days):
             records = read_online_records(self.layout.online_predictions_file(self.user_id, day))
             if records.empty:
                 continue
-            segments = merge_short_segments(
-                segmentize(
-                    records["bucket_start_ts"],
-                    records["predicted_label"].tolist(),
-                    user_ids=records["user_id"].tolist(),
-                ),
-                self.pipeline.min_block_seconds,
-            )
+            segments = segments_of(self.pipeline, records)
             write_segments(self.layout.online_segments_file(self.user_id, day), segments)
             for report in build_daily_reports(
                 records,
                 segments,
                 timezones={self.user_id: self.timezone},
                 default_timezone=self.timezone,
+                taxonomy=self._taxonomy,
             ):
-                write_daily_report(self.layout, report)
+                write_daily_report(self.layout, report, taxonomy=self._taxonomy)
         return sorted(self.stats.days)
+
+
+def _load_taxonomy(settings: InferenceSettings) -> TaxonomyConfig | None:
+    path = settings.taxonomy_path.value
+    return None if path is None else load_taxonomy(path)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import lightgbm as lgb
@@ -45,6 +45,7 @@ from taskclf.infer.prediction import (
 from taskclf.infer.smooth import (
     OnlineSmoother,
     Segment,
+    SmoothedMinute,
     merge_short_segments,
     rolling_majority_by_user,
     segmentize,
@@ -60,6 +61,8 @@ class BatchCalibrator(Protocol):
 
 
 LabelMapper = Callable[[Sequence[str]], list[str]]
+
+_CONFIDENCE_DECIMALS = 10
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def run_pipeline_from_probs(
         idle_gap_seconds=config.idle_gap_seconds,
     )
     records = _records(config, user_ids, starts, scored, smoothed)
-    return PipelineResult(records, scored.probs, _segments(config, records))
+    return PipelineResult(records, scored.probs, segments_of(config, records))
 
 
 def _records(
@@ -239,7 +242,7 @@ def _records(
             "user_id": user_ids,
             "bucket_start_ts": starts.astype("datetime64[us, UTC]").array,
             "core_label": labels[scored.core_index],
-            "confidence": np.round(scored.confidence, 10),
+            "confidence": np.round(scored.confidence, _CONFIDENCE_DECIMALS),
             "is_rejected": scored.is_rejected,
             "predicted_label": np.asarray(smoothed, dtype=object),
             "mapped_label": np.asarray(config.map_labels(list(smoothed)), dtype=object),
@@ -248,7 +251,8 @@ def _records(
     )
 
 
-def _segments(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
+def segments_of(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
+    """Merged segments of records (``user_id``, ``bucket_start_ts``, ``predicted_label``)."""
     if records.empty:
         return []
     segments = segmentize(
@@ -271,13 +275,40 @@ class _Pending:
     confidence: float
     is_rejected: bool
     probs_json: str
+    model_id: str  # the model that scored the minute (a policy swap may come before emission)
+
+
+OnlineRecord = dict[str, Any]
+"""A finalized record as a plain dict: the :data:`PREDICTION_COLUMNS` keys, the bucket start
+an aware UTC ``datetime`` (cheap to write as a JSON line; see :func:`records_frame`)."""
+
+
+def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Online records (dicts) as a normalized predictions frame."""
+    if not records:
+        return empty_predictions()
+    return normalize_predictions(pd.DataFrame(list(records), columns=list(PREDICTION_COLUMNS)))
+
+
+def _utc_datetime(value: Any) -> datetime:
+    if type(value) is datetime and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise InputError(f"bucket_start_ts {value!r} must be timezone-aware")
+    return stamp.tz_convert("UTC").to_pydatetime()
 
 
 class OnlinePredictor:
     """One closed minute at a time through the same steps as :func:`run_pipeline`.
 
     Smoothing needs ``window // 2`` future minutes, so a minute's record is emitted that many
-    minutes after it closes (or at :meth:`flush`, e.g. on shutdown or at an idle gap).
+    minutes after it closes, as soon as a time gap longer than the idle gap ends its run (see
+    :meth:`flush_idle`), or at :meth:`flush` (e.g. on shutdown).
+
+    :meth:`predict_row` is the fast path (plain dicts, no pandas per minute: the online loop
+    calls it once per closed minute); :meth:`predict_bucket` returns the same records as a
+    frame. Both go through :func:`score_matrix` with a one-row matrix, the batch code path.
     """
 
     def __init__(self, config: PipelineConfig) -> None:
@@ -286,12 +317,15 @@ class OnlinePredictor:
         self._smoothers: dict[str, OnlineSmoother] = {}
         self._pending: dict[str, dict[int, _Pending]] = {}
         self._pushed: dict[str, int] = {}
+        self._last_start: dict[str, datetime] = {}
 
     def swap_config(self, config: PipelineConfig) -> None:
         """Use a new configuration from the next minute on (policy hot reload).
 
         Smoothing state and minutes waiting for it are kept, so no minute is lost or emitted
-        twice; a changed smoothing window takes effect for users seen after the swap.
+        twice; a changed smoothing window takes effect for users seen after the swap. A record
+        names the model that scored its minute; its taxonomy mapping is the one current when
+        it is emitted.
         """
         self.config = config
         self._encoder = config.encoder()
@@ -300,10 +334,18 @@ class OnlinePredictor:
     def lag_minutes(self) -> int:
         return self.config.smooth_window // 2
 
-    def predict_bucket(self, row: Mapping[str, Any]) -> pd.DataFrame:
-        """Score one feature row (a closed minute); return the records finalized by it."""
+    def pending(self, user_id: str | None = None) -> int:
+        """Minutes scored but not yet finalized (of one user, or of all)."""
+        users = [user_id] if user_id is not None else list(self._pending)
+        return sum(len(self._pending.get(u, {})) for u in users)
+
+    def predict_row(self, row: Mapping[str, Any]) -> list[OnlineRecord]:
+        """Score one feature row (a closed minute); return the records finalized by it.
+
+        Rows of one user must come in time order (each minute once).
+        """
         user_id = str(row["user_id"])
-        start = pd.Timestamp(row["bucket_start_ts"]).tz_convert("UTC").to_pydatetime()
+        start = _utc_datetime(row["bucket_start_ts"])
         raw = predict_raw(self.config, self._encoder.encode_row(row))
         scored = score_matrix(self.config, raw, np.array([user_id], dtype=object))
         smoother = self._smoothers.get(user_id)
@@ -317,48 +359,73 @@ class OnlinePredictor:
         pending = self._pending.setdefault(user_id, {})
         position = self._pushed.get(user_id, 0)
         self._pushed[user_id] = position + 1
+        core = int(scored.core_index[0])
         pending[position] = _Pending(
             user_id,
             start,
-            str(self.config.label_set[int(scored.core_index[0])]),
-            float(scored.confidence[0]),
+            str(self.config.label_set[core]),
+            float(np.round(scored.confidence[0], _CONFIDENCE_DECIMALS)),
             bool(scored.is_rejected[0]),
             probs_to_json(scored.probs[0]),
+            self.config.model_id,
         )
         done = smoother.push(scored.reject_labels[0], start)
+        self._last_start[user_id] = start
         return self._emit(user_id, done)
 
-    def flush(self, user_id: str | None = None) -> pd.DataFrame:
-        """Finalize pending minutes (all users, or one)."""
-        users = [user_id] if user_id is not None else sorted(self._smoothers)
-        frames = [self._emit(u, self._smoothers[u].flush()) for u in users if u in self._smoothers]
-        frames = [f for f in frames if not f.empty]
-        if not frames:
-            return _empty_records()
-        return normalize_predictions(pd.concat(frames, ignore_index=True))
+    def predict_bucket(self, row: Mapping[str, Any]) -> pd.DataFrame:
+        """:meth:`predict_row` returning a normalized predictions frame."""
+        return records_frame(self.predict_row(row))
 
-    def _emit(self, user_id: str, done: Sequence[Any]) -> pd.DataFrame:
+    def flush_records(self, user_id: str | None = None) -> list[OnlineRecord]:
+        """Finalize pending minutes (all users, or one), in (user, time) order."""
+        users = [user_id] if user_id is not None else sorted(self._smoothers)
+        out: list[OnlineRecord] = []
+        for u in users:
+            if u in self._smoothers:
+                out.extend(self._emit(u, self._smoothers[u].flush()))
+        return out
+
+    def flush(self, user_id: str | None = None) -> pd.DataFrame:
+        """:meth:`flush_records` as a normalized predictions frame."""
+        return records_frame(self.flush_records(user_id))
+
+    def flush_idle(self, closed_until: datetime) -> list[OnlineRecord]:
+        """Finalize the runs that the next minute can no longer continue.
+
+        Every minute starting before ``closed_until`` is closed, so a user whose last minute
+        ended more than the idle gap before it has a gap ahead: smoothing (which never
+        bridges such a gap) has all it needs for the pending minutes. Same records as
+        waiting for the next minute, just sooner.
+        """
+        until = _utc_datetime(closed_until)
+        bucket = timedelta(seconds=self.config.bucket_seconds)
+        gap = timedelta(seconds=self.config.idle_gap_seconds)
+        out: list[OnlineRecord] = []
+        for user_id in sorted(self._last_start):
+            last = self._last_start[user_id]
+            if self._pending.get(user_id) and until - (last + bucket) > gap:
+                out.extend(self.flush_records(user_id))
+        return out
+
+    def _emit(self, user_id: str, done: Sequence[SmoothedMinute]) -> list[OnlineRecord]:
         if not done:
-            return _empty_records()
+            return []
         pending = self._pending[user_id]
         items = [pending.pop(m.position) for m in done]
         smoothed = [m.label for m in done]
-        frame = pd.DataFrame(
+        mapped = self.config.map_labels(smoothed)
+        return [
             {
-                "user_id": [p.user_id for p in items],
-                "bucket_start_ts": [p.start for p in items],
-                "core_label": [p.core_label for p in items],
-                "confidence": [p.confidence for p in items],
-                "is_rejected": [p.is_rejected for p in items],
-                "predicted_label": smoothed,
-                "mapped_label": self.config.map_labels(smoothed),
-                "core_probs": [p.probs_json for p in items],
-                "model_id": self.config.model_id,
-            },
-            columns=list(PREDICTION_COLUMNS),
-        )
-        return normalize_predictions(frame)
-
-
-def _empty_records() -> pd.DataFrame:
-    return empty_predictions()
+                "user_id": p.user_id,
+                "bucket_start_ts": p.start,
+                "core_label": p.core_label,
+                "confidence": p.confidence,
+                "is_rejected": p.is_rejected,
+                "predicted_label": label,
+                "mapped_label": m,
+                "core_probs": p.probs_json,
+                "model_id": p.model_id,
+            }
+            for p, label, m in zip(items, smoothed, mapped, strict=True)
+        ]
