@@ -1,0 +1,60 @@
+"""Two ``taskclf infer batch`` runs over the same home write byte-identical files (DESIGN §7)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from _online_helpers import DAYS, FIRST_DAY, TrainedTemplate, trained_template
+from taskclf.cli.main import run
+from taskclf.core.paths import Layout
+
+LAST_DAY = FIRST_DAY + timedelta(days=DAYS - 1)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> TrainedTemplate:
+    return trained_template(tmp_path_factory.mktemp("trained"))
+
+
+def _outputs(layout: Layout) -> dict[str, bytes]:
+    files = [
+        *layout.predictions_dir.rglob("*"),
+        *layout.reports_dir.rglob("*"),
+    ]
+    return {str(p.relative_to(layout.home)): p.read_bytes() for p in sorted(files) if p.is_file()}
+
+
+def _batch(layout: Layout) -> None:
+    args = ["infer", "batch", "--from", FIRST_DAY.isoformat(), "--to", LAST_DAY.isoformat()]
+    assert run(["--home", str(layout.home), *args]) == 0
+
+
+def test_two_batch_runs_write_identical_bytes(template: TrainedTemplate, tmp_path: Path) -> None:
+    layout = Layout.resolve(tmp_path / "home")
+    shutil.copytree(template.layout.home, layout.home)
+    _batch(layout)
+    first = _outputs(layout)
+    _batch(layout)
+    second = _outputs(layout)
+
+    users = sorted(template.timezones)
+    parquet = [
+        k for k in first if k.startswith("artifacts/predictions/") and k.endswith(".parquet")
+    ]
+    # every user has predictions on each local day of the range (plus none elsewhere)
+    assert len(parquet) >= len(users) * DAYS
+    assert "artifacts/predictions/segments.json" in first
+    for name in ("daily.json", "daily.csv", "daily.parquet", "daily.png"):
+        assert sum(k.endswith(name) for k in first) >= len(users) * DAYS, name
+    predictions = pd.concat([pd.read_parquet(layout.home / k) for k in parquet], ignore_index=True)
+    assert sorted(predictions["user_id"].unique()) == users
+    assert len(predictions) > 2000
+
+    assert sorted(second) == sorted(first)
+    changed = [k for k in first if first[k] != second[k]]
+    assert changed == []
