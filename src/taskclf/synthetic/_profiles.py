@@ -66,6 +66,18 @@ class Archetype:
     meetings: tuple[Meeting, ...] = field(default_factory=tuple)
     #: Longest typical dwell of an interruption (other task's window) inside a block.
     noise_dwell_seconds: float = 30.0
+    #: Coarse labeling: share of a labeled work block spent on *another* task (several minutes
+    #: at a time) that the user still labels with the block's label, as people who label their
+    #: day in big blocks do. 0 = the label always matches the activity.
+    drift_share: float = 0.0
+    #: Median length of one such off-task stretch, in minutes.
+    drift_minutes: float = 6.0
+    #: Coarse labeling: the user labels work from memory on a grid of this many minutes (0 =
+    #: exact boundaries); meetings and breaks keep their exact calendar times.
+    label_grid_minutes: int = 0
+    #: How textbook a user's activity is: the weights of a task's activities are raised to
+    #: this power (> 1 concentrates on each task's main windows, 1 = as listed).
+    focus: float = 1.0
 
 
 ARCHETYPES: Final[tuple[Archetype, ...]] = (
@@ -93,15 +105,16 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.30, 0.15, 0.15, 0.12, 0.13, 0.15),
         block_minutes=(30, 90),
         break_every_minutes=100,
-        noise_rate=0.04,
-        generic_title_rate=0.01,
-        dwell_scale=1.5,
+        noise_rate=0.02,
+        generic_title_rate=0.0,
+        dwell_scale=1.8,
         active_break_rate=0.0,
         typing_scale=1.0,
         mouse_scale=1.0,
         weekend_work_prob=0.05,
         adhoc_meeting_prob=0.2,
         meetings=(Meeting("Daily standup", None, 9.25, 15), Meeting("Retro", 4, 14.0, 60)),
+        focus=2.0,
     ),
     Archetype(
         name="noisy",
@@ -127,7 +140,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         task_mix=(0.22, 0.18, 0.12, 0.12, 0.16, 0.20),
         block_minutes=(10, 35),
         break_every_minutes=70,
-        noise_rate=0.40,
+        noise_rate=0.30,
         generic_title_rate=0.30,
         dwell_scale=0.5,
         active_break_rate=0.15,
@@ -140,6 +153,9 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
             Meeting("Design review", 2, 15.0, 45),
         ),
         noise_dwell_seconds=90.0,
+        drift_share=0.30,
+        drift_minutes=8.0,
+        label_grid_minutes=15,
     ),
     Archetype(
         name="ide_reviewer",
@@ -211,6 +227,8 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         weekend_work_prob=0.15,
         adhoc_meeting_prob=0.2,
         meetings=(Meeting("Reading group", 3, 11.0, 60), Meeting("Team sync", 0, 10.0, 30)),
+        drift_share=0.25,
+        drift_minutes=4.0,
     ),
     Archetype(
         name="manager",
@@ -252,6 +270,9 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
             Meeting("Hiring debrief", 3, 15.0, 30),
             Meeting("All hands", 4, 16.0, 60),
         ),
+        drift_share=0.15,
+        drift_minutes=4.0,
+        label_grid_minutes=30,
     ),
     Archetype(
         name="night_owl",
@@ -286,6 +307,7 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
         weekend_work_prob=0.3,
         adhoc_meeting_prob=0.1,
         meetings=(Meeting("Daily standup", None, 12.0, 15),),
+        focus=1.5,
     ),
 )
 
@@ -349,6 +371,10 @@ class UserProfile:
                 "poll_seconds": a.poll_seconds,
                 "locks_screen": a.locks_screen,
                 "weekend_work_prob": round(a.weekend_work_prob, 3),
+                "focus": round(a.focus, 3),
+                "drift_share": round(a.drift_share, 4),
+                "drift_minutes": round(a.drift_minutes, 3),
+                "label_grid_minutes": a.label_grid_minutes,
                 "task_mix": {
                     label: round(w, 4) for label, w in zip(WORK_LABELS, a.task_mix, strict=True)
                 },
@@ -391,6 +417,7 @@ def _jitter(base: Archetype, index: int, rng: np.random.Generator) -> Archetype:
         dwell_scale=base.dwell_scale * float(rng.uniform(0.85, 1.15)),
         typing_scale=base.typing_scale * float(rng.uniform(0.85, 1.15)),
         mouse_scale=base.mouse_scale * float(rng.uniform(0.85, 1.15)),
+        drift_share=base.drift_share * float(rng.uniform(0.8, 1.2)),
     )
 
 

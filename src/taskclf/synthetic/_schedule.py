@@ -149,3 +149,40 @@ def plan_day(profile: UserProfile, day: date, rng: np.random.Generator) -> list[
         for b in _plan_local(profile, day, rng)
         if b.end > b.start
     ]
+
+
+def label_spans(profile: UserProfile, blocks: list[Block]) -> list[tuple[int, int, str]]:
+    """The ``(start, end, label)`` spans (UTC epoch seconds) the user writes down for a day.
+
+    Exact block boundaries by default. A coarse labeler (``label_grid_minutes`` > 0) writes
+    task blocks from memory on a grid: each task block's bounds are rounded to the nearest grid
+    point and clipped to the time between the surrounding meetings and breaks (whose exact
+    times come from the calendar) and to the day; a task block shorter than half the grid may
+    vanish into its neighbours. The grid is laid in UTC, which is the local grid in every zone
+    whose offset is a multiple of it (all zones for 15 minutes). Rounding and clipping are
+    monotone, so spans stay in order and never overlap.
+    """
+    grid = profile.archetype.label_grid_minutes * 60
+    if grid <= 0 or not blocks:
+        return [(b.start, b.end, b.label) for b in blocks if b.label is not None]
+    out: list[tuple[int, int, str]] = []
+    lo, hi = blocks[0].start, blocks[-1].end
+    anchors = [b for b in blocks if b.kind not in ("task", "gap")]  # meetings, breaks, lunch
+    for b in blocks:
+        if b.label is None:
+            continue
+        if b.kind != "task":
+            out.append((b.start, b.end, b.label))
+            continue
+        left = max((a.end for a in anchors if a.end <= b.start), default=lo)
+        right = min((a.start for a in anchors if a.start >= b.end), default=hi)
+        start = min(max(_round(b.start, grid), left), right)
+        end = min(max(_round(b.end, grid), left), right)
+        if end > start:
+            out.append((start, end, b.label))
+    return out
+
+
+def _round(t: int, grid: int) -> int:
+    """``t`` rounded to the nearest multiple of ``grid`` (halves up)."""
+    return (t + grid // 2) // grid * grid

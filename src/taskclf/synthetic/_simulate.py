@@ -11,10 +11,14 @@ The simulation follows how the real watchers behave:
   reading may be too. Users without the input watcher still get AFK from the hidden input.
   Some afk events are duplicated with the same start and another duration (a real quirk).
 - aw-watcher-web: one event per focused browser tab, starting a little after the window event.
+
+Inside a labeled work block a coarse labeler drifts to other tasks for minutes at a time
+(:func:`drift_segments`); the block keeps its one label.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,7 +37,7 @@ from taskclf.synthetic._activities import (
     generic_window,
     make_context,
 )
-from taskclf.synthetic._profiles import WORK_LABELS, UserProfile
+from taskclf.synthetic._profiles import WORK_LABELS, Archetype, UserProfile
 from taskclf.synthetic._schedule import Block
 
 AFK_TIMEOUT_MS: Final = 180_000
@@ -43,6 +47,56 @@ AFK_DUPLICATE_RATE: Final = 0.08
 _MODE_TABLE: Final = np.array([MODES[name] for name in MODES], dtype=float)
 
 Event = tuple[int, int, dict[str, Any]]  # (timestamp ms, duration ms, data)
+
+
+#: Spread (sigma of the log) of the length of an off-task stretch of a coarse labeler.
+DRIFT_SIGMA: Final = 0.5
+
+
+def activity_weights(acts: list[Activity], focus: float = 1.0) -> NDArray[np.float64]:
+    """Probabilities of ``acts``: their weights raised to ``focus``, normalized.
+
+    ``focus`` > 1 concentrates a user on each task's main windows (a textbook worker).
+    """
+    w = np.array([act.weight for act in acts], dtype=float) ** focus
+    out: NDArray[np.float64] = w / w.sum()
+    return out
+
+
+def drift_segments(
+    a: Archetype, start: int, end: int, label: str, rng: np.random.Generator
+) -> list[tuple[int, int, str]]:
+    """Split the work block ``[start, end)`` (ms) of ``label`` into on- and off-task stretches.
+
+    A coarse labeler (``drift_share`` > 0) spends part of a block, minutes at a time, on other
+    tasks (reading docs in a Build block, chat in a Write block) and still labels the whole
+    block ``label``. Off-task stretches are log-normal around ``drift_minutes`` (task drawn from
+    the user's task mix without ``label``); on-task stretches are exponential with the mean that
+    makes off-task time ``drift_share`` of the time in the long run. Returns contiguous
+    ``(start, end, activity key)`` covering the block; no randomness is drawn without drift.
+    """
+    share = a.drift_share
+    if share <= 0:
+        return [(start, end, label)]
+    weights = np.asarray(a.task_mix, dtype=float)
+    weights[WORK_LABELS.index(label)] = 0.0
+    weights /= weights.sum()
+    off_median = a.drift_minutes * 60_000
+    off_mean = off_median * math.exp(DRIFT_SIGMA**2 / 2)
+    on_mean = off_mean * (1 - share) / share
+    out: list[tuple[int, int, str]] = []
+    t, on_task = start, True
+    while t < end:
+        if on_task:
+            dur, key = int(rng.exponential(on_mean)), label
+        else:
+            dur = int(off_median * rng.lognormal(0.0, DRIFT_SIGMA))
+            key = WORK_LABELS[int(rng.choice(len(WORK_LABELS), p=weights))]
+        if dur > 0:
+            out.append((t, min(t + dur, end), key))
+            t += dur
+        on_task = not on_task
+    return out
 
 
 @dataclass
@@ -82,7 +136,7 @@ class DaySimulator:
         self.a = profile.archetype
         self.tables = tables
         self.weights = {
-            key: np.array([act.weight for act in acts]) / sum(act.weight for act in acts)
+            key: activity_weights(acts, self.a.focus if key in WORK_LABELS else 1.0)
             for key, acts in tables.items()
         }
         self.rng = rng
@@ -144,8 +198,12 @@ class DaySimulator:
             elif b.label == "Meet":
                 self._fill(dw, s, e, "Meet", ctx, self.a.noise_rate / 3)
             else:
-                self._fill(dw, s, e, b.label, ctx, self.a.noise_rate)
+                for s1, e1, key in self._drift(s, e, b.label):
+                    self._fill(dw, s1, e1, key, ctx, self.a.noise_rate)
         return dw
+
+    def _drift(self, start: int, end: int, label: str) -> list[tuple[int, int, str]]:
+        return drift_segments(self.a, start, end, label, self.rng)
 
     # input and afk --------------------------------------------------------------------
     def _active_ticks(self, dw: _Dwells, t0: int, poll: int, n: int) -> NDArray[np.bool_]:
