@@ -7,11 +7,14 @@ per-user temperature is ``a_u``. A single global temperature cannot fit them all
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from taskclf.core.metrics import ece_top_label, nll
 from taskclf.infer.calibration import CalibratorStore, TemperatureCalibrator
+from taskclf.train._personalize import DEFAULT_PRIOR_WINDOWS
 from taskclf.train.calibrate import fit_personalized_calibrators
 
 K = 8
@@ -98,12 +101,24 @@ def test_strongly_miscalibrated_users_are_kept_and_recover_their_temperature(
 ) -> None:
     _, store, reports = fitted
     by_user = {r.user_id: r for r in reports}
+    t_global = store.global_calibrator.temperature
     for user in ("over-strong", "under-strong", "under"):
-        assert by_user[user].kept, by_user[user].reason
+        report = by_user[user]
+        assert report.kept, report.reason
+        assert report.personal_temperature == pytest.approx(USERS[user][0], rel=0.15)
+        # what the user gets is that fit moved toward the global one by its credibility
+        w = report.labeled_windows / (report.labeled_windows + DEFAULT_PRIOR_WINDOWS)
+        assert report.credibility == pytest.approx(w)
         cal = store.get_calibrator(user)
         assert isinstance(cal, TemperatureCalibrator)
-        assert cal.temperature == pytest.approx(USERS[user][0], rel=0.15)
-        assert by_user[user].nll_personal_cv < by_user[user].nll_global
+        expected = math.exp(
+            w * math.log(report.personal_temperature) + (1 - w) * math.log(t_global)
+        )
+        assert cal.temperature == pytest.approx(expected, rel=1e-12)
+        assert cal.temperature == report.shrunk_temperature
+        lo, hi = sorted((t_global, report.personal_temperature))
+        assert lo < cal.temperature < hi
+        assert report.nll_personal_cv < report.nll_global
 
 
 def test_ineligible_user_falls_back_with_the_reason_and_numbers(fitted: tuple) -> None:

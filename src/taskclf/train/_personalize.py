@@ -2,6 +2,20 @@
 
 The pure-array core of ``train.calibrate.fit_calibrator_store`` (no booster, no frames), so it
 can be tested and benchmarked on its own. See ``train.calibrate`` for the rules.
+
+**Credibility shrinkage** (temperature method). A user's temperature fitted on a few days is
+noisy, and its error is not only sampling noise: minutes of one day are strongly correlated, so
+a user's miscalibration on the next days differs from the fitted one more than the row count
+suggests. The per-user temperature is therefore blended with the global one on the log scale,
+
+    log T_u* = w log T_u + (1 - w) log T_global,    w = n / (n + k),
+
+for a user with ``n`` labeled windows and ``k`` = ``prior_windows`` (Bühlmann's credibility
+weight, Bühlmann 1967; equivalently the MAP estimate of ``log T`` under a Gaussian prior centred
+on the global temperature whose weight equals ``k`` windows' worth of evidence). The same blend
+is applied inside the keep-or-fallback cross-validation (with the training folds' ``n``), so a
+user is kept only if the calibrator actually deployed beats the global one on held-out days.
+``prior_windows=0`` turns the blend off. Isotonic calibrators are not blended.
 """
 
 from __future__ import annotations
@@ -41,6 +55,8 @@ from taskclf.train._calibration_math import (
 Method = Literal["temperature", "isotonic"]
 #: A per-user calibrator is kept only if it lowers held-out NLL by more than this (nats/window).
 DEFAULT_MIN_NLL_GAIN = 1e-3
+#: Weight of the global temperature in a user's temperature, in labeled windows (module doc).
+DEFAULT_PRIOR_WINDOWS = 250
 
 
 class IsotonicSmallSampleWarning(UserWarning):
@@ -66,7 +82,8 @@ class UserCalibrationReport(BaseModel):
     on the user's rows. ``nll_personal_cv``: mean held-out NLL of per-user calibrators fitted on
     the user's other folds (``None`` when no cross-validation ran). ``personal_temperature``:
     the temperature fitted on all the user's rows (temperature method, cross-validated users),
-    whether or not it was kept.
+    whether or not it was kept; ``credibility`` its weight ``w`` in the blend with the global
+    temperature and ``shrunk_temperature`` the blended temperature, the one a kept user gets.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -82,6 +99,8 @@ class UserCalibrationReport(BaseModel):
     nll_global: float
     nll_personal_cv: float | None = None
     personal_temperature: float | None = None
+    credibility: float | None = None
+    shrunk_temperature: float | None = None
 
     def eligibility(self) -> PersonalizationEligibility:
         """The seed's eligibility record of this user."""
@@ -159,11 +178,32 @@ def fold_ids(
     return out
 
 
+def credibility_weights(windows: ArrayLike, prior_windows: float) -> NDArray[np.float64]:
+    """``w = n / (n + k)`` per user (``n`` windows, ``k`` = ``prior_windows``); 1 when k = 0."""
+    n = np.asarray(windows, dtype=np.float64)
+    if prior_windows == 0:
+        return np.ones_like(n)
+    out: NDArray[np.float64] = n / (n + prior_windows)
+    return out
+
+
+def shrink_temperatures(
+    temperatures: ArrayLike, weights: ArrayLike, t_global: float
+) -> NDArray[np.float64]:
+    """``exp(w log T + (1 - w) log T_global)`` elementwise (``T`` unchanged where ``w`` = 1)."""
+    t = np.asarray(temperatures, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    blended = np.exp(w * np.log(t) + (1.0 - w) * math.log(t_global))
+    out: NDArray[np.float64] = np.where(w == 1.0, t, blended)
+    return out
+
+
 @dataclass(frozen=True)
 class _Cv:
     heldout_nll: NDArray[np.float64]  # per cross-validated row
-    final: list[Calibrator]  # per cross-validated user, fitted on all its rows
-    temperatures: list[float | None]
+    final: list[Calibrator]  # per cross-validated user, fitted on all its rows (and shrunk)
+    temperatures: list[float | None]  # fitted on all its rows, before shrinkage
+    weights: list[float | None]  # credibility of the user's own temperature
 
 
 def _cv_temperature(
@@ -172,15 +212,27 @@ def _cv_temperature(
     ecode: NDArray[np.intp],
     n_users: int,
     fold: NDArray[np.int64],
-    folds: int,
+    prior: tuple[float, float],
 ) -> _Cv:
+    """Held-out NLL of each user's shrunk temperature fitted on the other folds, and the final
+    fits; ``prior`` is ``(global temperature, prior_windows)``."""
+    t_global, prior_windows = prior
     heldout = np.empty(rows.size)
-    for k in range(folds):
+    for k in np.unique(fold):
         train, test = fold != k, fold == k
         temps = fit_groups(lp.take(rows[train]), ecode[train], n_users)
+        w = credibility_weights(np.bincount(ecode[train], minlength=n_users), prior_windows)
+        temps = shrink_temperatures(temps, w, t_global)
         heldout[test] = row_nll(lp.take(rows[test]), 1.0 / temps[ecode[test]])
-    final = fit_groups(lp.take(rows), ecode, n_users)
-    return _Cv(heldout, [TemperatureCalibrator(float(t)) for t in final], [float(t) for t in final])
+    fitted = fit_groups(lp.take(rows), ecode, n_users)
+    w = credibility_weights(np.bincount(ecode, minlength=n_users), prior_windows)
+    final = shrink_temperatures(fitted, w, t_global)
+    return _Cv(
+        heldout,
+        [TemperatureCalibrator(float(t)) for t in final],
+        [float(t) for t in fitted],
+        [float(x) for x in w],
+    )
 
 
 def _cv_isotonic(
@@ -204,7 +256,7 @@ def _cv_isotonic(
                 cal = fit_isotonic(y[tr], p[tr], p.shape[1])
                 heldout[mine[fold[mine] == k]] = picked_nll(cal.calibrate(p[te]), y[te])
         final.append(fit_isotonic(y[rows[mine]], p[rows[mine]], p.shape[1]))
-    return _Cv(heldout, final, [None] * n_users)
+    return _Cv(heldout, final, [None] * n_users, [None] * n_users)
 
 
 def warn_small_isotonic(windows: NDArray[np.int64], *, what: str) -> None:
@@ -255,13 +307,19 @@ def _decide(
     )
 
 
-def _check_args(method: str, folds: int, min_gain: float) -> None:
+def _temperature_of(cal: Calibrator) -> float | None:
+    return cal.temperature if isinstance(cal, TemperatureCalibrator) else None
+
+
+def _check_args(method: str, folds: int, min_gain: float, prior_windows: float) -> None:
     if method not in ("temperature", "isotonic"):
         raise InputError(f"method must be 'temperature' or 'isotonic', got {method!r}")
     if folds < 2:
         raise InputError(f"folds must be >= 2 for keep-or-fallback validation, got {folds}")
     if not math.isfinite(min_gain) or min_gain < 0:
         raise InputError(f"min_gain must be finite and >= 0, got {min_gain!r}")
+    if not math.isfinite(prior_windows) or prior_windows < 0:
+        raise InputError(f"prior_windows must be finite and >= 0, got {prior_windows!r}")
 
 
 def fit_personalized_calibrators(
@@ -276,6 +334,7 @@ def fit_personalized_calibrators(
     min_labels: int = DEFAULT_MIN_DISTINCT_LABELS,
     folds: int = DEFAULT_PERSONAL_CV_FOLDS,
     min_gain: float = DEFAULT_MIN_NLL_GAIN,
+    prior_windows: float = DEFAULT_PRIOR_WINDOWS,
 ) -> PersonalizationFit:
     """Global calibrator, eligibility, and kept-or-fallback per-user calibrators from arrays.
 
@@ -291,8 +350,10 @@ def fit_personalized_calibrators(
         min_labels: Eligibility: minimum distinct labels.
         folds: Folds of the keep-or-fallback cross-validation (>= 2).
         min_gain: Held-out NLL improvement over global required to keep (nats per window).
+        prior_windows: Credibility shrinkage of per-user temperatures toward the global one,
+            in windows (module doc); 0 = none. Temperature method only.
     """
-    _check_args(method, folds, min_gain)
+    _check_args(method, folds, min_gain, prior_windows)
     y, p = check_pair(y_true_indices, y_proba)
     codes, users = factorize_users(user_ids, y.size)
     days = np.asarray(day_keys).astype(np.int64)
@@ -300,6 +361,7 @@ def fit_personalized_calibrators(
         raise InputError(f"day_keys has shape {days.shape}, expected {y.shape}")
     lp = LogProbs.build(y, p)
     global_cal: Calibrator
+    t_global = 1.0
     if method == "temperature":
         t_global = fit_temperature(lp)
         global_cal, global_rows = TemperatureCalibrator(t_global), row_nll(lp, 1.0 / t_global)
@@ -313,19 +375,22 @@ def fit_personalized_calibrators(
     counts = c.windows.astype(np.float64)
     cv_users = np.flatnonzero(eligible & (c.windows >= folds))
     cv_nll = np.full(len(users), np.nan)
-    finals: dict[int, tuple[Calibrator, float | None]] = {}
+    finals: dict[int, tuple[Calibrator, float | None, float | None]] = {}
     if cv_users.size:
         remap = np.full(len(users), -1, np.intp)
         remap[cv_users] = np.arange(cv_users.size)
         rows = np.flatnonzero(remap[codes] >= 0)
         ecode, fold = remap[codes[rows]], fold_ids(codes, days, c.days, folds)[rows]
         if method == "temperature":
-            cv = _cv_temperature(lp, rows, ecode, cv_users.size, fold, folds)
+            prior = (t_global, float(prior_windows))
+            cv = _cv_temperature(lp, rows, ecode, cv_users.size, fold, prior)
         else:
             warn_small_isotonic(c.windows[cv_users], what="per-user isotonic calibrators were")
             cv = _cv_isotonic(y, p, rows, ecode, cv_users.size, fold, folds)
         cv_nll[cv_users] = group_mean(cv.heldout_nll, ecode, counts[cv_users])
-        finals = {int(u): (cv.final[e], cv.temperatures[e]) for e, u in enumerate(cv_users)}
+        finals = {
+            int(u): (cv.final[e], cv.temperatures[e], cv.weights[e]) for e, u in enumerate(cv_users)
+        }
     raw_u, glob_u = (group_mean(v, codes, counts) for v in (picked_nll(p, y), global_rows))
     reports, kept_cals = [], {}
     for u, uid in enumerate(users):
@@ -348,6 +413,8 @@ def fit_personalized_calibrators(
                 nll_global=float(glob_u[u]),
                 nll_personal_cv=None if math.isnan(cv_nll[u]) else float(cv_nll[u]),
                 personal_temperature=finals[u][1] if u in finals else None,
+                credibility=finals[u][2] if u in finals else None,
+                shrunk_temperature=_temperature_of(finals[u][0]) if u in finals else None,
             )
         )
     return PersonalizationFit(
