@@ -25,6 +25,7 @@ from taskclf.infer.feature_state import FeatureState
 
 SIZES = (10_000, 100_000, 1_000_000)
 BAR = 12.0
+REPEAT = 3
 KW = {"user_id": "bench", "device_id": "dev", "timezone": "Europe/Warsaw"}
 
 
@@ -90,13 +91,14 @@ def main() -> int:
     seconds: dict[int, float] = {}
     for n in SIZES:
         ev = stream.head(n)
-        repeat = 3 if n <= 100_000 else 1
-        seconds[n] = best_of(lambda ev=ev: build_features(ev, **KW), repeat=repeat)
-        rows = len(build_features(ev, **KW)) if n <= 100_000 else -1
-        extra = f", {rows} rows" if rows >= 0 else ""
+        rows: list[int] = []
+        # every size is timed the same way: the best of REPEAT builds
+        seconds[n] = best_of(
+            lambda ev=ev, rows=rows: rows.append(len(build_features(ev, **KW))), REPEAT
+        )
         print(
             f"{n:>9,} events: {seconds[n]:.3f} s  ({seconds[n] / n * 1000 * 1000:.3f} ms per 1k "
-            f"events{extra})",
+            f"events, {rows[-1]} rows, best of {REPEAT})",
             flush=True,
         )
     ok = True

@@ -16,6 +16,7 @@ before the bucket's end, else ``unknown``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +104,8 @@ class EventArrays:
             out.kinds[kind] = {k: v[keep] for k, v in cat.items()}
         return out
 
-    def select(self, keep: dict[str, NDArray[np.bool_]]) -> EventArrays:
-        """The events where ``keep[kind]`` is True."""
+    def select(self, keep: Mapping[str, NDArray[np.bool_] | NDArray[np.intp]]) -> EventArrays:
+        """The events ``keep[kind]`` picks: a boolean mask, or ascending row indices."""
         out = EventArrays(titles=self.titles)
         for kind, cols in self.kinds.items():
             mask = keep[kind]

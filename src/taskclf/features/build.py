@@ -147,9 +147,9 @@ def _chunks(
             horizon = lo * b_us - gap
             i0 = int(np.searchsorted(start, horizon - longest[kind], side="left"))
             i1 = int(np.searchsorted(start, hi * b_us, side="left"))
-            mask = np.zeros(start.size, dtype=bool)
-            mask[i0:i1] = (end[i0:i1] > horizon) | (start[i0:i1] >= horizon)
-            keep[kind] = mask
+            # indices, not a full-length mask: a chunk costs its own events, not all events
+            near = (end[i0:i1] > horizon) | (start[i0:i1] >= horizon)
+            keep[kind] = i0 + np.flatnonzero(near)
         yield arrays.select(keep), lo, hi
 
 
