@@ -256,7 +256,7 @@ def _learn_ids(client: httpx.Client, bucket_id: str, events: list[_Event]) -> No
     """Set the server ids of ``events`` just inserted (aw-server 0.12 does not return them).
 
     Events overlapping the queried range come back clipped to its start, so the match is on
-    timestamp and data, and the newest insert (highest id) wins.
+    timestamp (aw-server keeps milliseconds) and data, and the newest insert (highest id) wins.
     """
     lo = min(e.start for e in events)
     hi = max(e.start for e in events) + timedelta(microseconds=1)
@@ -267,10 +267,11 @@ def _learn_ids(client: httpx.Client, bucket_id: str, events: list[_Event]) -> No
     assert r.status_code == 200, r.text[:200]
     served = r.json()
     for ev in events:
+        start = ev.start.replace(microsecond=ev.start.microsecond // 1000 * 1000)  # stored in ms
         ids = [
             int(e["id"])
             for e in served
-            if datetime.fromisoformat(e["timestamp"]) == ev.start and e["data"] == ev.data
+            if datetime.fromisoformat(e["timestamp"]) == start and e["data"] == ev.data
         ]
         assert ids, f"inserted event at {ev.start.isoformat()} not found in {bucket_id}"
         ev.server_id = max(ids)

@@ -197,5 +197,7 @@ def online(
         )
     console.print(
         f"stopped after {stats.polls} poll(s): {stats.minutes_written} minute(s) written, "
-        f"{stats.server_errors} server error(s), {stats.policy_reloads} policy reload(s)"
+        f"{stats.server_errors} server error(s), {stats.poll_errors} other failed poll(s), "
+        f"{stats.policy_reloads} policy reload(s), {stats.policy_rejections} invalid "
+        "policy change(s) ignored"
     )

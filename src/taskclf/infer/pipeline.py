@@ -146,7 +146,9 @@ def score_matrix(
 
 def _thresholds_for(config: PipelineConfig, user_ids: NDArray[Any]) -> NDArray[np.float64]:
     out = np.full(len(user_ids), float(config.reject_threshold))
-    if config.per_user_reject_thresholds and len(user_ids):
+    if config.per_user_reject_thresholds and len(user_ids) == 1:  # the online path
+        out[0] = config.per_user_reject_thresholds.get(str(user_ids[0]), config.reject_threshold)
+    elif config.per_user_reject_thresholds and len(user_ids):
         uniq, inverse = np.unique(np.asarray(user_ids, dtype=str), return_inverse=True)
         per = np.array(
             [config.per_user_reject_thresholds.get(u, config.reject_threshold) for u in uniq],
@@ -237,6 +239,10 @@ def _records(
     smoothed: Sequence[str],
 ) -> pd.DataFrame:
     labels = np.asarray(config.label_set, dtype=object)
+    predicted = np.asarray(smoothed, dtype=object)
+    # the mapping is per label: map the few distinct labels once, then gather
+    codes, distinct = pd.factorize(predicted)
+    mapped = np.asarray(config.map_labels([str(x) for x in distinct]), dtype=object)
     return pd.DataFrame(
         {
             "user_id": user_ids,
@@ -244,8 +250,8 @@ def _records(
             "core_label": labels[scored.core_index],
             "confidence": np.round(scored.confidence, _CONFIDENCE_DECIMALS),
             "is_rejected": scored.is_rejected,
-            "predicted_label": np.asarray(smoothed, dtype=object),
-            "mapped_label": np.asarray(config.map_labels(list(smoothed)), dtype=object),
+            "predicted_label": predicted,
+            "mapped_label": mapped[codes],
             "model_id": config.model_id,
         }
     )
