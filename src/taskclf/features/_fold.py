@@ -8,6 +8,7 @@ state it kept — the same code either way, so the rows are identical by constru
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from taskclf.core.schema import (
     TITLE_TOKEN_SKETCH_COLUMNS,
     get_schema,
 )
+from taskclf.features._frame import BlockFrame
 from taskclf.features._minutes import Minutes
 from taskclf.features.domain import NON_BROWSER
 from taskclf.features.dynamics import dynamic_features, window_buckets
@@ -140,10 +142,19 @@ _STAT_NAMES = (
 _INT_STATS = frozenset({"title_char_count", "title_token_count", "title_separator_count"})
 
 
+@dataclass(frozen=True)
+class _TitleArrays:
+    """Title features per distinct title; ``codes`` maps each row to its title."""
+
+    codes: NDArray[np.intp]  # (n,) index into the per-title arrays
+    sketch: F64  # (256, titles): token then char3 buckets, one row per column
+    stats: F64  # (5, titles): _STAT_NAMES
+
+
 def _title_arrays(
     titles: NDArray[np.object_], table: dict[str, tuple[Any, ...]], cache: dict[str, Any]
-) -> tuple[F64, dict[str, Any]]:
-    """Sketches ``(256, n)`` (token then char3, column-major) and the five statistics."""
+) -> _TitleArrays:
+    """Sketches and the five statistics of each distinct title of ``titles``."""
     codes, uniq_idx = pd.factorize(pd.Series(titles, dtype=object))
     uniq = np.asarray(uniq_idx, dtype=object)
     k = TITLE_SKETCH_BUCKETS
@@ -160,14 +171,16 @@ def _title_arrays(
                 np.array([float(v) for v in row[:5]]),
             )
         sketch[i], stats[i] = got
-    # gathered column-major so a frame can wrap the array without another copy
-    gathered: F64 = np.ascontiguousarray(sketch.T)[:, codes]
-    st = stats[codes]
-    named = {
-        name: st[:, j].astype(np.int64) if name in _INT_STATS else st[:, j]
-        for j, name in enumerate(_STAT_NAMES)
-    }
-    return gathered, named
+    return _TitleArrays(np.asarray(codes, dtype=np.intp), np.ascontiguousarray(sketch.T), stats.T)
+
+
+def _stat_columns(ta: _TitleArrays) -> dict[str, Any]:
+    """The five statistics per row (ints as int64, as the schema says)."""
+    out: dict[str, Any] = {}
+    for j, name in enumerate(_STAT_NAMES):
+        per_title = ta.stats[j].astype(np.int64) if name in _INT_STATS else ta.stats[j]
+        out[name] = per_title[ta.codes]
+    return out
 
 
 _SKETCH_COLUMNS = (*TITLE_TOKEN_SKETCH_COLUMNS, *TITLE_CHAR3_SKETCH_COLUMNS)
@@ -217,7 +230,7 @@ def _base_columns(cols: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
     data: dict[str, Any] = {
         "user_id": np.full(n, ctx.user_id, dtype=object),
         "device_id": np.full(n, ctx.device_id, dtype=object),
-        "session_id": np.array(session_ids(cols["session_start"], b_us), dtype=object),
+        "session_id": session_ids(cols["session_start"], b_us),
         "bucket_start_ts": start,
         "bucket_end_ts": start + pd.Timedelta(microseconds=b_us),
         "schema_version": np.full(n, schema.VERSION, dtype=object),
@@ -254,21 +267,39 @@ def assemble(
     Canonical dtypes: ``str`` columns use pandas' ``str`` dtype (missing = NaN), lists are
     Python lists in an object column, bools ``bool``, ints ``int64``, floats ``float64``,
     timestamps ``datetime64[us, UTC]`` — the same as :func:`typed_frame` gives for a frame
-    read from disk.
+    read from disk. The float columns share one block the frame wraps without a copy.
     """
     if "minute" not in cols or np.asarray(cols["minute"]).size == 0:
         return empty_frame(ctx.schema_version)
     data = _base_columns(cols, ctx)
-    data["source_ids"] = [list(v) for v in data["source_ids"]]
-    base = pd.DataFrame(data)
-    base["source_ids"] = pd.Series(data["source_ids"], dtype=object, index=base.index)
+    data["source_ids"] = _distinct_lists(data["source_ids"])
+    n = int(np.asarray(cols["minute"]).size)
+    schema = get_schema(ctx.schema_version)
     if ctx.schema_version != "v3":
-        return base
-    sketch, stats = _title_arrays(
-        cols["dom_title"], titles, {} if title_cache is None else title_cache
-    )
-    block = pd.DataFrame(sketch.T, columns=list(_SKETCH_COLUMNS), copy=False)
-    return pd.concat([base, block, pd.DataFrame(stats)], axis=1)
+        return BlockFrame(n, data).frame(schema.COLUMNS)
+    ta = _title_arrays(cols["dom_title"], titles, {} if title_cache is None else title_cache)
+    data.update(_stat_columns(ta))
+    blocks = BlockFrame(n, data, reserve=_SKETCH_COLUMNS)
+    # gathered straight into the frame's float block; mode="clip" (codes are in range)
+    # writes in place, where the default mode would buffer a second copy of the block
+    np.take(ta.sketch, ta.codes, axis=1, out=blocks.reserved(), mode="clip")
+    return blocks.frame(schema.COLUMNS)
+
+
+def _distinct_lists(lists: NDArray[np.object_]) -> NDArray[np.object_]:
+    """A fresh list per row (rows with the same sources share one list before this).
+
+    The cyclic garbage collector is paused meanwhile: these lists hold only strings, and
+    its collections, triggered every few hundred new lists, each walk the young lists again,
+    which made this step ~3x slower per row at 500k rows than at 50k.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return np.fromiter((list(v) for v in lists), dtype=object, count=lists.size)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def assemble_records(
@@ -285,10 +316,8 @@ def assemble_records(
         return []
     data = _base_columns(cols, ctx)
     if ctx.schema_version == "v3":
-        sketch, stats = _title_arrays(
-            cols["dom_title"], titles, {} if title_cache is None else title_cache
-        )
-        data.update(stats)
+        ta = _title_arrays(cols["dom_title"], titles, {} if title_cache is None else title_cache)
+        data.update(_stat_columns(ta))
     n = int(np.asarray(cols["minute"]).size)
     plain = {
         k: (list(v) if isinstance(v, pd.DatetimeIndex) else np.asarray(v).tolist())
@@ -300,7 +329,7 @@ def assemble_records(
         rec = {k: plain[k][i] for k in data if k != "source_ids"}
         rec["source_ids"] = list(data["source_ids"][i])
         if ctx.schema_version == "v3":
-            rec.update(zip(_SKETCH_COLUMNS, sketch[:, i].tolist(), strict=True))
+            rec.update(zip(_SKETCH_COLUMNS, ta.sketch[:, ta.codes[i]].tolist(), strict=True))
         out.append({c: rec[c] for c in get_schema(ctx.schema_version).COLUMNS})
     return out
 

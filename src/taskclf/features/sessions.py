@@ -113,16 +113,14 @@ def session_fold(
     return cols, new_carry
 
 
-def session_ids(start_min: I64, bucket_us: int) -> list[str]:
-    """``s-YYYYMMDDTHHMMZ`` ids of session start buckets."""
-    cache: dict[int, str] = {}
-    out = []
-    for m in start_min.tolist():
-        sid = cache.get(m)
-        if sid is None:
-            t = datetime.fromtimestamp(m * bucket_us / 1e6, tz=UTC)
-            sid = cache[m] = "s-" + t.strftime("%Y%m%dT%H%M%SZ" if t.second else "%Y%m%dT%H%MZ")
-        out.append(sid)
+def session_ids(start_min: I64, bucket_us: int) -> NDArray[np.object_]:
+    """``s-YYYYMMDDTHHMMZ`` ids of session start buckets (object array of ``str``)."""
+    starts, inv = np.unique(start_min, return_inverse=True)
+    names = np.empty(starts.size, dtype=object)
+    for i, m in enumerate(starts.tolist()):
+        t = datetime.fromtimestamp(m * bucket_us / 1e6, tz=UTC)
+        names[i] = "s-" + t.strftime("%Y%m%dT%H%M%SZ" if t.second else "%Y%m%dT%H%MZ")
+    out: NDArray[np.object_] = names[inv.reshape(-1)]
     return out
 
 
