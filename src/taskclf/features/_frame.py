@@ -66,13 +66,17 @@ class BlockFrame:
     def frame(self, order: Sequence[str]) -> pd.DataFrame:
         """The frame with columns ``order`` (every column exactly once) and a RangeIndex."""
         pos = {name: i for i, name in enumerate(order)}
+        have = [*(c for _, names in self._blocks for c in names), *self._other]
+        if len(pos) != len(order) or sorted(pos) != sorted(have):
+            raise ValueError(
+                f"BlockFrame.frame: order must name every column exactly once; columns "
+                f"{sorted(set(have) ^ set(pos))[:5]} are missing or unknown"
+            )
         blocks: list[tuple[Any, NDArray[np.intp]]] = []
         for block, names in self._blocks:
             blocks.append((block, np.array([pos[c] for c in names], dtype=np.intp)))
         for name, values in self._other.items():
             blocks.append((values, np.array([pos[name]], dtype=np.intp)))
-        if sum(p.size for _, p in blocks) != len(order):
-            raise ValueError("BlockFrame.frame: order must name every column exactly once")
         frame: pd.DataFrame = create_dataframe_from_blocks(
             blocks, index=pd.RangeIndex(self.n), columns=pd.Index(list(order))
         )
