@@ -27,7 +27,7 @@ def _profile(name: str, seed: int = 0, **changes: float) -> UserProfile:
 
 
 def test_the_archetypes_include_coarse_grid_and_focused_labelers() -> None:
-    assert {"noisy", "researcher", "manager"} <= set(COARSE)
+    assert {"noisy", "researcher"} <= set(COARSE)
     assert {"noisy", "manager"} <= set(GRID)
     focused = {a.name for a in ARCHETYPES if a.focus > 1}
     assert {"regular", "night_owl"} <= focused

@@ -270,8 +270,6 @@ ARCHETYPES: Final[tuple[Archetype, ...]] = (
             Meeting("Hiring debrief", 3, 15.0, 30),
             Meeting("All hands", 4, 16.0, 60),
         ),
-        drift_share=0.15,
-        drift_minutes=4.0,
         label_grid_minutes=30,
     ),
     Archetype(

@@ -26,8 +26,9 @@ bounds on a 15- or 30-minute grid (``label_grid_minutes``; meetings and breaks k
 calendar times). *Focused* users (``focus`` > 1) stick to each task's main windows. Because all
 users share one user-agnostic model, it ends up over-confident for coarse labelers and
 under-confident for focused, clean ones: per-user calibration has something real to fix
-(measured on held-out days of ``taskclf demo``: fitted per-user temperatures about 0.6-0.85 for
-``regular``/``night_owl``/``ide_reviewer``, 1.05-1.4 for ``researcher``/``manager``/``noisy``).
+(``taskclf demo``, seeds 0-2: per-user temperatures fitted on validation days about 0.65-0.85
+for ``regular``/``night_owl``/``ide_reviewer`` and 1.05-1.3 for ``researcher``/``manager``/
+``noisy``, around a global temperature of about 0.95).
 
 User archetypes (user ``i`` gets archetype ``i mod 6``; later cycles get other time zones and
 jittered style parameters):
@@ -50,8 +51,8 @@ jittered style parameters):
   time: papers read inside a Write block are still "Write"); no input watcher (input features
   missing); the global model is *over*-confident for this user.
 - ``manager`` (Europe/London, Windows, Teams for chat *and* meetings, Outlook, Confluence):
-  meeting-heavy calendar, much Communicate and Write; labels work in half-hours from the
-  calendar (30-minute grid) with 15 % of a block on other tasks; no input watcher.
+  meeting-heavy calendar, much Communicate and Write; writes work blocks down in half-hours
+  (30-minute grid); no input watcher.
 - ``night_owl`` (Asia/Kolkata, Linux, Chrome, vim in the terminal, Slack, Google Meet): starts
   late, codes in the terminal only (editor and shell are the same app), works some weekends,
   focused on each task's main windows.
