@@ -40,7 +40,7 @@ pytestmark = pytest.mark.awserver
 DAY = date(2026, 1, 8)
 # Fake seconds between polls: a mix of sub-minute, minute-ish and long steps, so polls close
 # zero, one or many minutes and land anywhere inside a minute.
-STEPS = (7, 61, 290, 420, 600, 900)
+STEPS = (7, 61, 290, 600, 900, 1500)
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +68,7 @@ def _drive(loop: OnlineLoop, feeder: AwFeeder, clock: FakeClock, seed: int) -> N
     loop.finish()
 
 
+@pytest.mark.slow
 def test_online_loop_over_a_live_day_equals_batch(
     template: TrainedTemplate, aw_server: Any, tmp_path: Path
 ) -> None:
