@@ -142,3 +142,11 @@ def test_a_grid_labeler_labels_about_as_much_time_as_they_worked() -> None:
         planned += sum(b.end - b.start for b in blocks if b.label is not None)
         labeled += sum(e - s for s, e, _ in label_spans(profile, blocks))
     assert labeled == pytest.approx(planned, rel=0.1)
+
+
+def test_regression_break_never_runs_into_the_next_meeting() -> None:
+    # Found by hypothesis: a break drawn just before a meeting ran 74 s into it.
+    profile = _profile("manager", 335367 % 1000)
+    for blocks in _day_blocks(profile, date(2024, 1, 1), 3, 335367):
+        for b0, b1 in itertools.pairwise(blocks):
+            assert b0.end <= b1.start

@@ -69,7 +69,8 @@ class _Filler:
         while b - t >= _MIN_BLOCK:
             due = self.a.break_every_minutes * 60 * float(rng.uniform(0.8, 1.25))
             if t - self.last_break >= due and b - t >= 2 * _MIN_BLOCK:
-                dur = int(rng.uniform(4, 12) * 60)
+                # a break never runs into the next fixed block (meeting, lunch)
+                dur = min(int(rng.uniform(4, 12) * 60), b - t)
                 self.add(_Local(t, t + dur, "BreakIdle", "break"))
             else:
                 lo, hi = self.a.block_minutes
