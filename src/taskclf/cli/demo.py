@@ -175,7 +175,7 @@ def _summary(home: Path, elapsed: float) -> None:
         if unseen is not None:
             line += f" | unseen users ({unseen.users}) {unseen.macro_f1:.3f}"
         gates = "PASS" if evaluation.gates.passed else "FAIL"
-        console.print(f"{line} | acceptance gates {gates}")
+        console.print(f"{line} | acceptance gates (all test rows) {gates}")
     store_dir = layout.home / policy.calibrator_store_dir if policy.calibrator_store_dir else None
     if store_dir is not None:
         comparison = compare_calibration(layout, run_dir, store_dir)
@@ -201,6 +201,26 @@ def _calibration_table(df: pd.DataFrame, per_user: dict[str, float], global_thr:
         "threshold",
     ):
         table.add_column(col, justify="left" if col == "user" else "right")
+    users = df[df["user_id"] != "ALL"]
+    mean = {
+        c: float(users[c].mean()) for c in ("nll_global", "nll_store", "ece_global", "ece_store")
+    }
+    df = pd.concat(
+        [
+            df,
+            pd.DataFrame(
+                [
+                    {
+                        "user_id": "mean of users",
+                        "rows": int(users["rows"].sum()),
+                        "personalized": False,
+                        **mean,
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     for row in df.itertuples():
         thr = per_user.get(str(row.user_id))
         table.add_row(
@@ -212,7 +232,7 @@ def _calibration_table(df: pd.DataFrame, per_user: dict[str, float], global_thr:
             f"{row.ece_global:.3f}",
             f"{row.ece_store:.3f}",
             ""
-            if row.user_id == "ALL"
+            if row.user_id in ("ALL", "mean of users")
             else f"{thr if thr is not None else global_thr:.3f}"
             + ("" if thr is not None else " (global)"),
         )
