@@ -34,7 +34,9 @@ def main() -> int:
     bad = [r for r in rows if r[-1] != "PASS"]
     print(f"\n{len(rows) - len(bad)} passed, {len(bad)} failed")
     if failed_scripts:
-        print(f"scripts that crashed: {', '.join(failed_scripts)}")
+        print(
+            f"scripts that exited non-zero (a failing bar or an error): {', '.join(failed_scripts)}"
+        )
     return 1 if bad or failed_scripts else 0
 
 
