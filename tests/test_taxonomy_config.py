@@ -202,7 +202,9 @@ def test_max_aggregation_top_bucket_holds_top_label(probs):
     out = bucket_probabilities(probs, tax)
     names = tax.bucket_names()
     for row, bucket_row in zip(probs, out, strict=True):
-        if row.max() <= 0 or np.sum(row == row.max()) > 1:
+        top2 = np.sort(row)[-2:]
+        # a top label within a few ulps of the runner-up is a tie after renormalization
+        if row.max() <= 0 or top2[1] - top2[0] <= 1e-12 * top2[1]:
             continue
         top_label = LABEL_SET_V1[int(np.argmax(row))]
         assert names[int(np.argmax(bucket_row))] == tax.label_to_bucket[top_label]
