@@ -13,9 +13,17 @@ import httpx
 import lightgbm as lgb
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from taskclf.core.paths import Layout
 from taskclf.core.types import LABEL_SET_V1
+
+# CI (CI=true) runs hypothesis derandomized: the same examples every run, so a landing never
+# depends on luck; locally the default profile keeps exploring new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
