@@ -64,3 +64,20 @@ def test_missing_columns_refused():
         encode_features(df.drop(columns=["hour_of_day"]), enc, "v2")
     with pytest.raises(ArtifactError, match="encoders missing"):
         encode_features(df, {}, "v2")
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 4, 5, 6, 100])
+def test_chunks_equal_the_whole_matrix_for_every_chunk_size(chunk_rows: int) -> None:
+    df = _frame()
+    df["hour_of_day"] = pd.array([1, None, 3, 4, None, 6], dtype="Int64")  # nullable ints
+    df["is_browser"] = pd.array([True, None, False, True, False, None], dtype="boolean")
+    enc = fit_categorical_encoders(df, "v2")
+    me = MatrixEncoder(enc, "v2")
+    whole = me.encode_frame(df)
+    assert np.isnan(whole[1, feature_columns("v2").index("hour_of_day")])
+    parts = [(rows, m.copy()) for rows, m in me.iter_chunks(df, chunk_rows)]
+    assert [r.start for r, _ in parts] == list(range(0, len(df), chunk_rows))
+    np.testing.assert_array_equal(np.vstack([m for _, m in parts]), whole)
+    assert list(me.iter_chunks(df.iloc[:0], chunk_rows)) == []
+    with pytest.raises(ValueError, match="chunk_rows"):
+        next(me.iter_chunks(df, 0))

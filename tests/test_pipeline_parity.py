@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import lightgbm as lgb
@@ -10,10 +11,23 @@ import pandas as pd
 import pytest
 
 from taskclf.core.defaults import MIXED_UNKNOWN
-from taskclf.core.encoding import encode_features, feature_columns, fit_categorical_encoders
+from taskclf.core.encoding import (
+    MatrixEncoder,
+    encode_features,
+    feature_columns,
+    fit_categorical_encoders,
+)
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.infer.pipeline import OnlinePredictor, PipelineConfig, run_pipeline
+from taskclf.infer.pipeline import (
+    OnlinePredictor,
+    PipelineConfig,
+    predict_frame,
+    predict_raw,
+    run_pipeline,
+    segments_of,
+)
 from taskclf.infer.prediction import record_to_json
+from taskclf.infer.smooth import merge_short_segments, rolling_majority_by_user, segmentize
 
 
 class _PerUserTemperature:
@@ -141,3 +155,35 @@ def test_prediction_partitions_round_trip(config, tmp_path):
     assert len(paths) == 3  # alice: 01-05; bob (UTC+14): 23:00 on 01-05 to 01:00 on 01-06
     back = read_prediction_partitions(layout, date(2026, 1, 4), date(2026, 1, 6))
     pd.testing.assert_frame_equal(back, preds)
+
+
+def test_chunked_prediction_equals_whole_matrix_prediction(config, monkeypatch):
+    df = _features(3)
+    whole = predict_raw(config, config.encoder().encode_frame(df))
+    monkeypatch.setattr(
+        MatrixEncoder,
+        "iter_chunks",
+        functools.partialmethod(MatrixEncoder.iter_chunks, chunk_rows=7),
+    )  # many chunks and a short tail
+    np.testing.assert_array_equal(predict_frame(config, df), whole)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pipeline_smoothing_and_segments_equal_the_smooth_functions(config, seed):
+    features = _features(seed).sample(frac=1, random_state=seed)  # any input order
+    result = run_pipeline(features, config)
+    p = result.predictions
+    reject_labels = np.where(p["is_rejected"], MIXED_UNKNOWN, p["core_label"]).tolist()
+    expected = rolling_majority_by_user(
+        p["user_id"].tolist(),
+        reject_labels,
+        config.smooth_window,
+        bucket_starts=p["bucket_start_ts"],
+    )
+    assert p["predicted_label"].tolist() == expected
+    segments = merge_short_segments(
+        segmentize(p["bucket_start_ts"], expected, user_ids=p["user_id"].tolist()),
+        config.min_block_seconds,
+    )
+    assert result.segments == segments
+    assert segments_of(config, p.sample(frac=1, random_state=1)) == segments

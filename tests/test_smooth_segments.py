@@ -191,3 +191,55 @@ def test_records_roundtrip_and_validation():
         segments_from_records([records[0], {**records[1], "start_ts": "2026-03-02T09:00:00"}])
     with pytest.raises(ArtifactError, match="list"):
         segments_from_records({"segments": records})
+
+
+def _reference_merge(segments: list[Segment], min_seconds: float) -> list[Segment]:
+    """The documented greedy rule, written plainly (quadratic) as an oracle."""
+    out: list[Segment] = []
+    ordered = sorted(segments, key=lambda s: (s.user_id or "", s.start_ts))
+    runs: list[list[list]] = []
+    for seg in ordered:
+        item = [seg.start_ts, seg.end_ts, seg.label, seg.bucket_count]
+        last = runs[-1][-1] if runs else None
+        if last is not None and last[4] == seg.user_id and seg.start_ts - last[1] <= IDLE:
+            runs[-1].append([*item, seg.user_id])
+        else:
+            runs.append([[*item, seg.user_id]])
+
+    def dur(it: list) -> float:
+        return (it[1] - it[0]).total_seconds()
+
+    for items in runs:
+        while len(items) > 1:
+            short = [(dur(it), k) for k, it in enumerate(items) if dur(it) < min_seconds]
+            if not short:
+                break
+            _, i = min(short)  # the shortest; ties: the earliest
+            left = items[i - 1] if i > 0 else None
+            right = items[i + 1] if i + 1 < len(items) else None
+            target = (
+                right if left is None or (right is not None and dur(right) > dur(left)) else left
+            )
+            target[0], target[1] = min(target[0], items[i][0]), max(target[1], items[i][1])
+            target[3] += items[i][3]
+            del items[i]
+            t = next(k for k, it in enumerate(items) if it is target)
+            after = items[t + 1] if t + 1 < len(items) else None
+            for other in (items[t - 1] if t > 0 else None, after):
+                if other is not None and other[2] == target[2]:
+                    target[0], target[1] = min(target[0], other[0]), max(target[1], other[1])
+                    target[3] += other[3]
+                    items.remove(other)
+        out.extend(
+            Segment(user_id=u, start_ts=a, end_ts=b, label=lab, bucket_count=c)
+            for a, b, lab, c, u in items
+        )
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=users_minutes(), min_minutes=st.sampled_from([2, 3, 5, 12]))
+def test_merge_equals_the_plain_greedy_rule(data, min_minutes):
+    users, starts, labels = data
+    segs = segmentize(starts, labels, user_ids=users)
+    assert merge_short_segments(segs, min_minutes * 60) == _reference_merge(segs, min_minutes * 60)

@@ -23,7 +23,7 @@ from taskclf.features.build import load_features
 from taskclf.infer.pipeline import (
     PipelineConfig,
     PipelineResult,
-    predict_raw,
+    predict_frame,
     run_pipeline,
     run_pipeline_from_probs,
     score_matrix,
@@ -40,7 +40,7 @@ def predict_proba(features: pd.DataFrame, config: PipelineConfig) -> NDArray[np.
     """Calibrated probabilities of ``features`` (rows in input order), shape ``(n, k)``."""
     if features.empty:
         return np.zeros((0, len(config.label_set)))
-    raw = predict_raw(config, config.encoder().encode_frame(features))
+    raw = predict_frame(config, features)
     users = features["user_id"].astype(str).to_numpy(dtype=object)
     return score_matrix(config, raw, users).probs
 

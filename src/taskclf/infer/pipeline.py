@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 import lightgbm as lgb
@@ -36,6 +37,7 @@ from taskclf.core.defaults import (
 from taskclf.core.encoding import MatrixEncoder
 from taskclf.core.errors import InputError
 from taskclf.core.types import LABEL_SET_V1
+from taskclf.infer._segments import SegmentTable, merge_short, table_from_sorted
 from taskclf.infer.prediction import (
     PREDICTION_COLUMNS,
     empty_predictions,
@@ -46,9 +48,11 @@ from taskclf.infer.smooth import (
     OnlineSmoother,
     Segment,
     SmoothedMinute,
-    merge_short_segments,
-    rolling_majority_by_user,
-    segmentize,
+    check_window,
+    majority_codes,
+    run_breaks,
+    segments_from_table,
+    timestamps_to_ns,
 )
 
 
@@ -128,6 +132,20 @@ def predict_raw(config: PipelineConfig, matrix: NDArray[np.float64]) -> NDArray[
     return probs.reshape(matrix.shape[0], len(config.label_set))
 
 
+def predict_frame(config: PipelineConfig, features: pd.DataFrame) -> NDArray[np.float64]:
+    """Model probabilities of a feature frame, encoded and predicted in row chunks.
+
+    Same values as ``predict_raw(config, config.encoder().encode_frame(features))``, without
+    materializing the whole matrix (see :meth:`MatrixEncoder.iter_chunks`).
+    """
+    out = np.empty((len(features), len(config.label_set)), dtype=np.float64)
+    if config.booster is None:
+        raise InputError("this pipeline has no model; give probabilities (rule baseline)")
+    for rows, matrix in config.encoder().iter_chunks(features):
+        out[rows] = predict_raw(config, matrix)
+    return out
+
+
 def score_matrix(
     config: PipelineConfig, raw_probs: NDArray[np.float64], user_ids: NDArray[Any]
 ) -> Scored:
@@ -163,12 +181,18 @@ class PipelineResult:
     """Batch output: records (DESIGN §4.6) in (user, time) order, and merged segments.
 
     ``core_probs`` of the records is rendered to JSON lazily (:attr:`predictions`); the
-    calibrated probabilities themselves are in :attr:`probs`.
+    calibrated probabilities themselves are in :attr:`probs`. Segments are computed with the
+    records and kept as arrays; :attr:`segments` turns them into objects on first use.
     """
 
     records: pd.DataFrame  # every record column except core_probs
     probs: NDArray[np.float64]  # calibrated, (n, k), aligned with records
-    segments: list[Segment]
+    segment_table: SegmentTable  # merged segments, as arrays
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        """The merged segments as :class:`Segment` objects (built on first use)."""
+        return segments_from_table(self.segment_table)
 
     @property
     def predictions(self) -> pd.DataFrame:
@@ -178,29 +202,55 @@ class PipelineResult:
         return normalize_predictions(frame)
 
 
-def _sort_order(features: pd.DataFrame) -> tuple[NDArray[np.intp], NDArray[Any], pd.Series]:
+@dataclass(frozen=True)
+class _Sorted:
+    """The rows of a feature frame in (user, time) order."""
+
+    order: NDArray[np.intp]  # input row of each sorted row
+    user_codes: NDArray[np.intp]  # codes into ``users`` (sorted, so codes ascend)
+    users: list[str]
+    starts: pd.Series  # aware UTC, sorted
+    starts_ns: NDArray[np.int64]
+
+    @property
+    def user_ids(self) -> NDArray[np.object_]:
+        return np.asarray(self.users, dtype=object)[self.user_codes]
+
+
+def _sort_rows(features: pd.DataFrame) -> _Sorted:
     for col in ("user_id", "bucket_start_ts"):
         if col not in features.columns:
             raise InputError(f"feature frame lacks {col!r}; cannot run inference")
-    users = features["user_id"].astype(str).to_numpy(dtype=object)
     starts = pd.to_datetime(features["bucket_start_ts"], utc=True)
-    ucodes, _ = pd.factorize(users, sort=True)
+    codes, uniques = pd.factorize(features["user_id"].astype(str), sort=True)
     ts = starts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    order = np.lexsort((ts, ucodes))
-    same = (np.diff(ucodes[order]) == 0) & (np.diff(ts[order]) == 0)
-    if same.any():
-        i = int(order[int(np.flatnonzero(same)[0]) + 1])
-        raise InputError(
-            f"feature frame has duplicate minutes, e.g. user {users[i]!r} at "
-            f"{starts.iloc[i]}; rebuild features for that range"
-        )
-    return order, users[order], starts.iloc[order].reset_index(drop=True)
+    step = np.diff(ts)
+    same_user = codes[1:] == codes[:-1]
+    if np.all(codes[1:] >= codes[:-1]) and np.all(step[same_user] > 0):
+        order = np.arange(len(codes))  # already sorted (the common case)
+    else:
+        order = np.lexsort((ts, codes))
+        same = (np.diff(codes[order]) == 0) & (np.diff(ts[order]) == 0)
+        if same.any():
+            i = int(order[int(np.flatnonzero(same)[0]) + 1])
+            raise InputError(
+                f"feature frame has duplicate minutes, e.g. user {uniques[codes[i]]!r} at "
+                f"{starts.iloc[i]}; rebuild features for that range"
+            )
+        codes, ts = codes[order], ts[order]
+        starts = starts.iloc[order]
+    return _Sorted(
+        order,
+        np.asarray(codes, dtype=np.intp),
+        [str(u) for u in uniques],
+        starts.reset_index(drop=True),
+        ts,
+    )
 
 
 def run_pipeline(features: pd.DataFrame, config: PipelineConfig) -> PipelineResult:
     """Run every step on a feature frame of any number of users (any row order)."""
-    matrix = config.encoder().encode_frame(features)
-    return run_pipeline_from_probs(features, predict_raw(config, matrix), config)
+    return run_pipeline_from_probs(features, predict_frame(config, features), config)
 
 
 def run_pipeline_from_probs(
@@ -209,68 +259,91 @@ def run_pipeline_from_probs(
     """The steps after the model (calibrate → reject → smooth → segments → taxonomy).
 
     ``raw_probs`` is aligned with the rows of ``features`` (shape ``(n, k)``); the rule
-    baseline enters here with its rule probabilities.
+    baseline enters here with its rule probabilities. Labels travel as integer codes
+    (``label_set`` positions, then Mixed/Unknown) until the records are built; smoothing is
+    ``smooth.rolling_majority_by_user``'s vote on those codes, segments
+    ``smooth.segmentize`` + ``merge_short_segments`` on them (tested equal).
     """
     if raw_probs.shape != (len(features), len(config.label_set)):
         raise InputError(
             f"probabilities have shape {raw_probs.shape}, expected "
             f"({len(features)}, {len(config.label_set)})"
         )
-    order, user_ids, starts = _sort_order(features)
-    raw = raw_probs[order]
-    scored = score_matrix(config, raw, user_ids)
-    smoothed = rolling_majority_by_user(
-        user_ids.tolist(),
-        scored.reject_labels,
-        config.smooth_window,
-        bucket_starts=starts,
-        bucket_seconds=config.bucket_seconds,
-        idle_gap_seconds=config.idle_gap_seconds,
-    )
-    records = _records(config, user_ids, starts, scored, smoothed)
-    return PipelineResult(records, scored.probs, segments_of(config, records))
-
-
-def _records(
-    config: PipelineConfig,
-    user_ids: NDArray[Any],
-    starts: pd.Series,
-    scored: Scored,
-    smoothed: Sequence[str],
-) -> pd.DataFrame:
-    labels = np.asarray(config.label_set, dtype=object)
-    predicted = np.asarray(smoothed, dtype=object)
-    # the mapping is per label: map the few distinct labels once, then gather
-    codes, distinct = pd.factorize(predicted)
-    mapped = np.asarray(config.map_labels([str(x) for x in distinct]), dtype=object)
-    return pd.DataFrame(
+    rows = _sort_rows(features)
+    user_ids = rows.user_ids
+    scored = score_matrix(config, raw_probs[rows.order], user_ids)
+    names = np.asarray([*config.label_set, MIXED_UNKNOWN], dtype=object)
+    codes = np.where(scored.is_rejected, len(config.label_set), scored.core_index)
+    breaks = run_breaks(rows.starts_ns, config.bucket_seconds, config.idle_gap_seconds)
+    breaks[1:] |= rows.user_codes[1:] != rows.user_codes[:-1]
+    smoothed = majority_codes(codes, breaks, check_window(config.smooth_window) // 2)
+    mapped = np.asarray(config.map_labels([str(x) for x in names]), dtype=object)
+    records = pd.DataFrame(
         {
             "user_id": user_ids,
-            "bucket_start_ts": starts.astype("datetime64[us, UTC]").array,
-            "core_label": labels[scored.core_index],
+            "bucket_start_ts": rows.starts.astype("datetime64[us, UTC]").array,
+            "core_label": names[scored.core_index],
             "confidence": np.round(scored.confidence, _CONFIDENCE_DECIMALS),
             "is_rejected": scored.is_rejected,
-            "predicted_label": predicted,
-            "mapped_label": mapped[codes],
+            "predicted_label": names[smoothed],
+            "mapped_label": mapped[smoothed],
             "model_id": config.model_id,
         }
     )
+    table = table_from_sorted(
+        rows.user_codes,
+        list(rows.users),
+        rows.starts_ns,
+        smoothed,
+        bucket_seconds=config.bucket_seconds,
+        idle_gap_seconds=config.idle_gap_seconds,
+        names=[str(x) for x in names],
+    )
+    merged = merge_short(table, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds)
+    return PipelineResult(records, scored.probs, merged)
 
 
 def segments_of(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
     """Merged segments of records (``user_id``, ``bucket_start_ts``, ``predicted_label``)."""
+    return segments_from_table(segment_table_of(config, records))
+
+
+def segment_table_of(config: PipelineConfig, records: pd.DataFrame) -> SegmentTable:
+    """:func:`segments_of` as a :class:`SegmentTable` (records in any order)."""
     if records.empty:
-        return []
-    segments = segmentize(
-        records["bucket_start_ts"],
-        records["predicted_label"].tolist(),
-        user_ids=records["user_id"].tolist(),
+        return table_from_sorted(
+            np.zeros(0, dtype=np.intp),
+            [],
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=object),
+            bucket_seconds=config.bucket_seconds,
+            idle_gap_seconds=config.idle_gap_seconds,
+        )
+    users = records["user_id"].astype(str).to_numpy(dtype=object)
+    starts_ns = timestamps_to_ns(records["bucket_start_ts"])
+    labels = records["predicted_label"].to_numpy(dtype=object)
+    codes, uniques = pd.factorize(users, sort=True)
+    step = np.diff(starts_ns)
+    same_user = codes[1:] == codes[:-1]
+    if not (np.all(codes[1:] >= codes[:-1]) and np.all(step[same_user] > 0)):
+        order = np.lexsort((starts_ns, codes))
+        codes, starts_ns, labels = codes[order], starts_ns[order], labels[order]
+        same_user = codes[1:] == codes[:-1]
+        dup = np.flatnonzero(same_user & (np.diff(starts_ns) <= 0))
+        if dup.size:
+            raise InputError(
+                f"records have a duplicate minute of user {uniques[codes[dup[0]]]!r}; "
+                "one record per user and minute"
+            )
+    table = table_from_sorted(
+        codes,
+        [str(u) for u in uniques],
+        starts_ns,
+        labels,
         bucket_seconds=config.bucket_seconds,
         idle_gap_seconds=config.idle_gap_seconds,
     )
-    return merge_short_segments(
-        segments, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds
-    )
+    return merge_short(table, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds)
 
 
 @dataclass

@@ -27,8 +27,6 @@ Rules shared by every function here:
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from taskclf.core.defaults import (
 )
 from taskclf.core.errors import ArtifactError, InputError
 from taskclf.core.time import ensure_utc
+from taskclf.infer._segments import SegmentTable, merge_short, table_from_sorted
 
 _NS = 1_000_000_000
 
@@ -160,7 +159,7 @@ def timestamps_to_ns(
     return np.asarray(index.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
 
 
-def _run_breaks(
+def run_breaks(
     starts_ns: NDArray[np.int64], bucket_seconds: int, idle_gap_seconds: float
 ) -> NDArray[np.bool_]:
     """``breaks[i]`` is True when minute ``i`` (i >= 1) starts a new contiguous run."""
@@ -200,7 +199,9 @@ def _as_label_array(labels: Sequence[str] | NDArray[Any] | pd.Series) -> NDArray
 # batch smoothing
 
 
-def _majority(codes: NDArray[np.intp], breaks: NDArray[np.bool_], half: int) -> NDArray[np.intp]:
+def majority_codes(
+    codes: NDArray[np.intp], breaks: NDArray[np.bool_], half: int
+) -> NDArray[np.intp]:
     """Vectorized centered majority vote of label codes within runs (see module docstring).
 
     Args:
@@ -270,7 +271,7 @@ def rolling_majority(
         starts_ns = timestamps_to_ns(bucket_starts)
         _check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
         _check_strictly_increasing(starts_ns, what="rolling_majority")
-        breaks = _run_breaks(starts_ns, bucket_seconds, idle_gap_seconds)
+        breaks = run_breaks(starts_ns, bucket_seconds, idle_gap_seconds)
     return _smooth(arr, breaks, half)
 
 
@@ -311,7 +312,7 @@ def rolling_majority_by_user(
     _check_lengths(arr.shape[0], users.shape[0], "user_ids")
     _check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
     user_breaks = _user_breaks(users)
-    breaks = _run_breaks(starts_ns, bucket_seconds, idle_gap_seconds) | user_breaks
+    breaks = run_breaks(starts_ns, bucket_seconds, idle_gap_seconds) | user_breaks
     inside = np.flatnonzero(~user_breaks[1:] & (np.diff(starts_ns) <= 0)) + 1
     if inside.size:
         i = int(inside[0])
@@ -350,7 +351,7 @@ def _smooth(arr: NDArray[np.object_], breaks: NDArray[np.bool_], half: int) -> l
     if arr.shape[0] == 0:
         return []
     codes, uniques = pd.factorize(arr, use_na_sentinel=False)
-    smoothed = _majority(np.asarray(codes, dtype=np.intp), breaks, half)
+    smoothed = majority_codes(np.asarray(codes, dtype=np.intp), breaks, half)
     return [str(v) for v in np.asarray(uniques, dtype=object)[smoothed]]
 
 
@@ -359,7 +360,7 @@ def _smooth(arr: NDArray[np.object_], breaks: NDArray[np.bool_], half: int) -> l
 
 
 def _vote(window_labels: Sequence[str], center: str) -> str:
-    """The scalar form of :func:`_majority`: strict plurality, else the center label."""
+    """The scalar form of :func:`majority_codes`: strict plurality, else the center label."""
     counts = Counter(window_labels)
     best = max(counts.values())
     winners = [label for label, count in counts.items() if count == best]
@@ -547,20 +548,35 @@ def segmentize(
             f"segmentize: duplicate minute {_fmt_ns(starts_ns[dup[0] + 1])} of user "
             f"{user_uniques[user_codes[dup[0] + 1]]!r} (input row {row}); one row per minute"
         )
-    breaks = _run_breaks(starts_ns, bucket_seconds, idle_gap_seconds)
-    breaks[1:] |= ~same_user | (arr[1:] != arr[:-1])
-    firsts = np.flatnonzero(np.concatenate([[True], breaks[1:]]))
-    lasts = np.append(firsts[1:], n) - 1
-    bucket_ns = np.int64(bucket_seconds) * _NS
+    table = table_from_sorted(
+        user_codes,
+        user_uniques,
+        starts_ns,
+        arr,
+        bucket_seconds=bucket_seconds,
+        idle_gap_seconds=idle_gap_seconds,
+    )
+    return segments_from_table(table)
+
+
+def segments_from_table(table: SegmentTable) -> list[Segment]:
+    """:class:`Segment` objects of a segment table, in its order."""
     return [
         Segment.model_construct(
-            user_id=user_uniques[user_codes[f]],
-            start_ts=_ns_to_datetime(starts_ns[f]),
-            end_ts=_ns_to_datetime(starts_ns[last] + bucket_ns),
-            label=str(arr[f]),
-            bucket_count=int(last - f + 1),
+            user_id=user,
+            start_ts=_ns_to_datetime(start),
+            end_ts=_ns_to_datetime(end),
+            label=label,
+            bucket_count=count,
         )
-        for f, last in zip(firsts.tolist(), lasts.tolist(), strict=True)
+        for user, start, end, label, count in zip(
+            table.user,
+            table.start_ns.tolist(),
+            table.end_ns.tolist(),
+            table.label,
+            table.bucket_count.tolist(),
+            strict=True,
+        )
     ]
 
 
@@ -619,89 +635,15 @@ def merge_short_segments(
     ordered = sorted(segments, key=lambda s: (s.user_id is not None, s.user_id or "", s.start_ts))
     if min_block_seconds <= 0 or len(ordered) < 2:
         return ordered
-    max_gap = timedelta(seconds=idle_gap_seconds)
-    out: list[Segment] = []
-    run: list[Segment] = [ordered[0]]
-    for prev, seg in itertools.pairwise(ordered):
-        if seg.user_id == prev.user_id and seg.start_ts < prev.end_ts:
-            raise InputError(
-                f"segments of user {seg.user_id!r} overlap: [{prev.start_ts.isoformat()}, "
-                f"{prev.end_ts.isoformat()}) and [{seg.start_ts.isoformat()}, "
-                f"{seg.end_ts.isoformat()}); segments must partition the minutes"
-            )
-        if seg.user_id == prev.user_id and seg.start_ts - prev.end_ts <= max_gap:
-            run.append(seg)
-        else:
-            out.extend(_merge_run(run, min_block_seconds))
-            run = [seg]
-    out.extend(_merge_run(run, min_block_seconds))
-    return out
-
-
-def _merge_run(run: list[Segment], min_block_seconds: float) -> list[Segment]:
-    """Merge inside one contiguous run with a heap of (duration, index, version)."""
-    n = len(run)
-    if n < 2:
-        return run
-    segs: list[Segment | None] = list(run)
-    prev = list(range(-1, n - 1))
-    nxt = [*range(1, n), -1]
-    version = [0] * n
-    heap = [(s.duration_seconds, i, 0) for i, s in enumerate(run)]
-    heapq.heapify(heap)
-    while heap:
-        duration, i, ver = heapq.heappop(heap)
-        seg = segs[i]
-        if seg is None or ver != version[i] or duration >= min_block_seconds:
-            continue
-        target = _pick_neighbour(segs, prev[i], nxt[i])
-        if target < 0:
-            continue
-        _absorb(segs, prev, nxt, target, i)
-        for other in (prev[target], nxt[target]):
-            other_seg, target_seg = segs[other] if other >= 0 else None, segs[target]
-            if (
-                other_seg is not None
-                and target_seg is not None
-                and other_seg.label == target_seg.label
-            ):
-                _absorb(segs, prev, nxt, target, other)
-        version[target] += 1
-        merged = segs[target]
-        assert merged is not None
-        heapq.heappush(heap, (merged.duration_seconds, target, version[target]))
-    return [s for s in segs if s is not None]
-
-
-def _pick_neighbour(segs: list[Segment | None], p: int, q: int) -> int:
-    left = segs[p] if p >= 0 else None
-    right = segs[q] if q >= 0 else None
-    if left is None:
-        return q if right is not None else -1
-    if right is None:
-        return p
-    return q if right.duration_seconds > left.duration_seconds else p
-
-
-def _absorb(
-    segs: list[Segment | None], prev: list[int], nxt: list[int], target: int, victim: int
-) -> None:
-    """Grow ``segs[target]`` over its adjacent ``segs[victim]`` and unlink the victim."""
-    keep, gone = segs[target], segs[victim]
-    assert keep is not None and gone is not None
-    segs[target] = Segment.model_construct(
-        user_id=keep.user_id,
-        start_ts=min(keep.start_ts, gone.start_ts),
-        end_ts=max(keep.end_ts, gone.end_ts),
-        label=keep.label,
-        bucket_count=keep.bucket_count + gone.bucket_count,
+    table = SegmentTable(
+        user=[seg.user_id for seg in ordered],
+        start_ns=timestamps_to_ns([seg.start_ts for seg in ordered], field="start_ts"),
+        end_ns=timestamps_to_ns([seg.end_ts for seg in ordered], field="end_ts"),
+        label=[seg.label for seg in ordered],
+        bucket_count=np.asarray([seg.bucket_count for seg in ordered], dtype=np.int64),
     )
-    segs[victim] = None
-    p, q = prev[victim], nxt[victim]
-    if p >= 0:
-        nxt[p] = q
-    if q >= 0:
-        prev[q] = p
+    merged = merge_short(table, min_block_seconds, idle_gap_seconds=idle_gap_seconds)
+    return ordered if merged is table else segments_from_table(merged)
 
 
 # --------------------------------------------------------------------------------------------
