@@ -25,6 +25,7 @@ from taskclf.core.schema import (
 )
 from taskclf.features._frame import BlockFrame
 from taskclf.features._minutes import Minutes
+from taskclf.features._small import factorize_first, factorize_sorted
 from taskclf.features.domain import NON_BROWSER
 from taskclf.features.dynamics import dynamic_features, window_buckets
 from taskclf.features.sessions import RunCarry, SessionCarry, run_fold, session_fold, session_ids
@@ -115,10 +116,10 @@ def fold(mins: Minutes, state: FoldState, params: FoldParams) -> tuple[dict[str,
     n_ctx = int(ctx["minute"].size)
     rows = {k: np.concatenate([ctx[k], out[k]]) for k in _CONTEXT_KEYS}
     apps_all = np.concatenate([ctx["app"], mins.app_long["app"]])
-    codes, _uniq = pd.factorize(pd.Series(apps_all, dtype=object), sort=True)
+    codes, _uniq = factorize_sorted(apps_all)
     app_long = {
         "row": np.concatenate([ctx["app_row"], mins.app_long["row"] + n_ctx]),
-        "app_code": codes.astype(np.int64),
+        "app_code": codes,
         "us": np.concatenate([ctx["app_us"], mins.app_long["us"]]),
     }
     out.update(dynamic_features(rows, app_long, n_ctx, params.bucket_seconds))
@@ -155,8 +156,7 @@ def _title_arrays(
     titles: NDArray[np.object_], table: dict[str, tuple[Any, ...]], cache: dict[str, Any]
 ) -> _TitleArrays:
     """Sketches and the five statistics of each distinct title of ``titles``."""
-    codes, uniq_idx = pd.factorize(pd.Series(titles, dtype=object))
-    uniq = np.asarray(uniq_idx, dtype=object)
+    codes, uniq = factorize_first(titles)
     k = TITLE_SKETCH_BUCKETS
     sketch = np.zeros((uniq.size, 2 * k))
     stats = np.zeros((uniq.size, len(_STAT_NAMES)))
@@ -171,7 +171,7 @@ def _title_arrays(
                 np.array([float(v) for v in row[:5]]),
             )
         sketch[i], stats[i] = got
-    return _TitleArrays(np.asarray(codes, dtype=np.intp), np.ascontiguousarray(sketch.T), stats.T)
+    return _TitleArrays(codes, np.ascontiguousarray(sketch.T), stats.T)
 
 
 def _stat_columns(ta: _TitleArrays) -> dict[str, Any]:
@@ -189,7 +189,7 @@ _EMPTY: dict[str, pd.DataFrame] = {}
 
 
 def _title_buckets(hashes: NDArray[np.object_]) -> I64:
-    inv, uniq = pd.factorize(pd.Series(hashes, dtype=object))
+    inv, uniq = factorize_first(hashes)
     buckets = np.array([title_bucket(h) if h else 0 for h in uniq.tolist()], dtype=np.int64)
     out: I64 = buckets[inv]
     return out

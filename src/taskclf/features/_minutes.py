@@ -25,6 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
+from taskclf.features._small import factorize_sorted
 from taskclf.features.domain import UNKNOWN_DOMAIN
 from taskclf.features.windows import (
     I64,
@@ -208,8 +209,7 @@ def _kind(ev: EventArrays, kind: str) -> dict[str, Any]:
 
 def _factorize(values: ObjArr) -> tuple[I64, ObjArr]:
     """Codes into the lexically sorted unique values."""
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    return factorize_sorted(values)
 
 
 def _argmax_by_group(group: I64, value: I64, tie: I64) -> tuple[I64, NDArray[np.intp]]:

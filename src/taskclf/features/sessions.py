@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
+from taskclf.features._small import pair_cumcount
 from taskclf.features.windows import I64
 
 F64 = NDArray[np.float64]
@@ -87,9 +87,7 @@ def session_fold(
         starts |= first_open
     start_min = _ffill(minute, starts, carry.session_start_minute)
     # title repeats within sessions, seeded by the carried counts of the open session
-    key = pd.MultiIndex.from_arrays([start_min, titles.astype(str)])
-    repeats = pd.Series(np.zeros(n), index=key).groupby(level=[0, 1], sort=False).cumcount()
-    rep = repeats.to_numpy().astype(np.int64)
+    rep = pair_cumcount(start_min, titles)
     if carry.session_start_minute is not None and carry.titles:
         same = start_min == carry.session_start_minute
         rep[same] += np.array([carry.titles.get(t, 0) for t in titles[same]], dtype=np.int64)
