@@ -79,5 +79,7 @@ def test_chunks_equal_the_whole_matrix_for_every_chunk_size(chunk_rows: int) -> 
     assert [r.start for r, _ in parts] == list(range(0, len(df), chunk_rows))
     np.testing.assert_array_equal(np.vstack([m for _, m in parts]), whole)
     assert list(me.iter_chunks(df.iloc[:0], chunk_rows)) == []
+    for i, row in enumerate(df.to_dict("records")):  # pd.NA, None and numpy scalars per row
+        np.testing.assert_array_equal(me.encode_row(row)[0], whole[i])
     with pytest.raises(ValueError, match="chunk_rows"):
         next(me.iter_chunks(df, 0))

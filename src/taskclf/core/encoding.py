@@ -8,7 +8,8 @@ missing values stay NaN.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,10 @@ class MatrixEncoder:
         self._plan: list[tuple[int, str, dict[str, float] | None]] = [
             (j, col, self._lookups.get(col)) for j, col in enumerate(self.columns)
         ]
+        self._categorical = [(j, c, lk) for j, c, lk in self._plan if lk is not None]
+        numeric = [(j, c) for j, c, lk in self._plan if lk is None]
+        self._numeric_index = np.array([j for j, _ in numeric], dtype=np.intp)
+        self._numeric_getter = _getter([c for _, c in numeric])
 
     def _code(self, col: str, lookup: dict[str, float], value: object) -> float:
         if value is None or (isinstance(value, float) and value != value):
@@ -159,13 +164,27 @@ class MatrixEncoder:
     def encode_row(self, row: Mapping[str, object]) -> NDArray[np.float64]:
         """One feature row (a mapping) as shape ``(1, n_features)``."""
         out = np.empty((1, len(self.columns)), dtype=np.float64)
-        for j, col, lookup in self._plan:
-            value = row[col]
-            if lookup is None:
-                out[0, j] = np.nan if value is None or value is pd.NA else float(value)  # type: ignore[arg-type]
-            else:
-                out[0, j] = self._code(col, lookup, value)
+        numeric = self._numeric_getter(row)
+        try:  # one C-level conversion; None becomes NaN
+            out[0, self._numeric_index] = np.array(numeric, dtype=np.float64)
+        except (TypeError, ValueError):  # pd.NA and other exotic missing values
+            out[0, self._numeric_index] = [
+                np.nan if v is None or v is pd.NA else float(v)  # type: ignore[arg-type]
+                for v in numeric
+            ]
+        for j, col, lookup in self._categorical:
+            out[0, j] = self._code(col, lookup, row[col])
         return out
+
+
+def _getter(keys: list[str]) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
+    """``row -> tuple(row[k] for k in keys)``, in C (``operator.itemgetter``)."""
+    if not keys:
+        return lambda row: ()
+    if len(keys) == 1:
+        single = operator.itemgetter(keys[0])
+        return lambda row: (single(row),)
+    return operator.itemgetter(*keys)
 
 
 def encode_features(

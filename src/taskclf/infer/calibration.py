@@ -186,6 +186,8 @@ class CalibratorStore:
         p = normalize_rows(p)
         if not self.user_calibrators:
             return apply_normalized(self.global_calibrator, p)
+        if len(uids) == 1 and isinstance(uids[0], str):  # one row (the online path)
+            return apply_normalized(self.get_calibrator(uids[0]), p)
         codes, uniques = pd.factorize(uids, use_na_sentinel=True)
         if (codes < 0).any():
             raise InputError(f"user_ids[{int(np.flatnonzero(codes < 0)[0])}] is missing")
