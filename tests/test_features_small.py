@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskclf.features import _small
+from taskclf.features import _small, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -64,3 +64,56 @@ def test_pair_cumcount_matches_groupby(pairs: list) -> None:
     first = np.array([p[0] for p in pairs], dtype=np.int64)
     second = _obj([p[1] for p in pairs])
     _same(_small.pair_cumcount(first, second), _generic(mp, _small.pair_cumcount, first, second))
+
+
+FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -0.0, 0.1, 1e300, -1e300, float("nan")]),
+)
+
+
+@given(
+    data=st.lists(st.tuples(st.integers(1, 4), FLOATS), min_size=1, max_size=30),
+    n_targets=st.integers(0, 30),
+    window=st.integers(1, 16),
+)
+def test_lookback_sum_small_matches_vector(data: list, n_targets: int, window: int) -> None:
+    minutes = np.cumsum([d[0] for d in data]).astype(np.int64)
+    values = np.array([d[1] for d in data], dtype=np.float64)
+    targets = np.arange(max(len(data) - n_targets, 0), len(data))
+    mp = pytest.MonkeyPatch()
+    with mp.context() as m, np.errstate(over="ignore", invalid="ignore"):
+        m.setattr(windows, "_SMALL", -1)
+        slow = windows.lookback_sum(minutes, values, targets, window)
+    fast = windows.lookback_sum(minutes, values, targets, window)
+    for a, b in zip(fast, slow, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()
+
+
+@given(
+    gaps=st.lists(st.integers(1, 3), min_size=1, max_size=25),
+    long=st.lists(
+        st.tuples(st.integers(0, 24), st.integers(0, 5), st.integers(0, 60_000_000)), max_size=60
+    ),
+    n_targets=st.integers(0, 25),
+    window=st.integers(1, 16),
+)
+def test_app_window_stats_small_matches_vector(
+    gaps: list, long: list, n_targets: int, window: int
+) -> None:
+    minutes = np.cumsum(gaps).astype(np.int64)
+    long = sorted(x for x in long if x[0] < minutes.size)
+    app_row = np.array([x[0] for x in long], dtype=np.intp)
+    app_code = np.array([x[1] for x in long], dtype=np.int64)
+    app_us = np.array([x[2] for x in long], dtype=np.int64)
+    targets = np.arange(max(minutes.size - n_targets, 0), minutes.size)
+    args = (minutes, app_row, app_code, app_us, targets, window)
+    mp = pytest.MonkeyPatch()
+    with mp.context() as m, np.errstate(invalid="ignore", divide="ignore"):
+        m.setattr(windows, "_SMALL", -1)
+        slow = windows.app_window_stats(*args)
+    fast = windows.app_window_stats(*args)
+    for a, b in zip(fast, slow, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()

@@ -27,6 +27,7 @@ F64 = NDArray[np.float64]
 BoolArr = NDArray[np.bool_]
 
 _EMPTY_I64: I64 = np.zeros(0, dtype=np.int64)
+_SMALL = 16  # look-back sums over at most this many targets run in plain Python
 
 
 def union_intervals(start: I64, end: I64) -> tuple[I64, I64]:
@@ -205,6 +206,8 @@ def lookback_sum(
     are added in one fixed order (the target row first, then backwards), so the result for a
     row depends only on the rows inside its window.
     """
+    if targets.size <= _SMALL:
+        return _lookback_sum_small(minutes, values, targets, window)
     total = np.zeros(targets.size, dtype=np.float64)
     count = np.zeros(targets.size, dtype=np.int64)
     for k in range(window):
@@ -217,6 +220,31 @@ def lookback_sum(
         total = total + np.where(present, v, 0.0)
         count += present
     return total, count
+
+
+def _lookback_sum_small(
+    minutes: I64, values: F64, targets: NDArray[np.intp], window: int
+) -> tuple[F64, I64]:
+    """:func:`lookback_sum` in plain Python, for a few targets (same additions, same order).
+
+    Skipping the ``+ 0.0`` the vector version adds for missing values keeps every sum
+    identical: a running total that starts at +0.0 is never -0.0.
+    """
+    mins, vals = minutes.tolist(), values.tolist()
+    totals: list[float] = []
+    counts: list[int] = []
+    for t in targets.tolist():
+        total, count = 0.0, 0
+        for i in range(t, max(t - window, -1), -1):
+            if mins[t] - mins[i] >= window:
+                break
+            v = vals[i]
+            if v == v:  # not NaN
+                total = total + v
+                count += 1
+        totals.append(total)
+        counts.append(count)
+    return np.array(totals, dtype=np.float64), np.array(counts, dtype=np.int64)
 
 
 def app_window_stats(
@@ -243,6 +271,10 @@ def app_window_stats(
     entropy = np.full(n_t, np.nan)
     top2 = np.full(n_t, np.nan)
     if app_row.size == 0 or n_t == 0:
+        return entropy, top2
+    if n_t <= _SMALL:
+        for i, t in enumerate(targets.tolist()):
+            entropy[i], top2[i] = _app_window_one(minutes, app_row, app_code, app_us, t, window)
         return entropy, top2
     pos = np.full(minutes.size, -1, dtype=np.int64)
     pos[targets] = np.arange(n_t)
@@ -289,3 +321,32 @@ def app_window_stats(
     )
     top2[has] = np.minimum(top_sum[has] / totals[has], 1.0)
     return entropy, top2
+
+
+def _app_window_one(
+    minutes: I64, app_row: NDArray[np.intp], app_code: I64, app_us: I64, t: int, window: int
+) -> tuple[float, float]:
+    """:func:`app_window_stats` of one target row, with the same additions in the same order."""
+    lo = t
+    while lo > 0 and lo > t - window + 1 and minutes[t] - minutes[lo - 1] < window:
+        lo -= 1
+    sel = (app_row >= lo) & (app_row <= t)
+    by_app: dict[int, int] = {}
+    for a, u in zip(app_code[sel].tolist(), app_us[sel].tolist(), strict=True):
+        by_app[a] = by_app.get(a, 0) + u
+    sums = [by_app[a] for a in sorted(by_app)]
+    total = 0.0
+    for v in sums:
+        total += float(v)
+    if not total > 0:  # also when no row of the window has app time
+        return np.nan, np.nan
+    p = np.array(sums, dtype=np.int64) / np.array([total])
+    terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    acc = 0.0
+    for term in terms.tolist():
+        acc += term
+    top = sorted(sums, reverse=True)[:2]
+    top_sum = 0.0
+    for v in top:
+        top_sum += float(v)
+    return acc + 0.0, min(top_sum / total, 1.0)
