@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskclf.features import _small, windows
+from taskclf.features import _fold, _small, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -117,3 +118,23 @@ def test_app_window_stats_small_matches_vector(
     for a, b in zip(fast, slow, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert a.tobytes() == b.tobytes()
+
+
+@given(
+    minutes=st.lists(st.integers(0, 40_000_000), max_size=8),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata",
+                          "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns"]),
+    bucket_seconds=st.sampled_from([30, 60, 300]),
+)  # fmt: skip
+def test_scalar_times_match_vector(minutes: list, zone: str, bucket_seconds: int) -> None:
+    ctx = _fold.RowContext("u", None, zone, "v3", _fold.FoldParams(bucket_seconds, 300))
+    m = np.array(sorted(set(minutes)), dtype=np.int64)
+    vector = {k: list(v) if isinstance(v, pd.DatetimeIndex) else v.tolist()
+              for k, v in _fold._times(m, ctx).items()}  # fmt: skip
+    scalar = _fold._scalar_times(m, ctx)
+    assert scalar == vector
+    for k in scalar:
+        assert [type(v) for v in scalar[k]] == [type(v) for v in vector[k]]
+    assert [t.unit for t in scalar["bucket_start_ts"] + scalar["bucket_end_ts"]] == ["us"] * (
+        2 * m.size
+    )

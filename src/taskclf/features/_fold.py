@@ -216,23 +216,52 @@ class RowContext:
     params: FoldParams
 
 
-def _base_columns(cols: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
-    """The non-title schema columns as arrays, in schema order."""
-    schema = get_schema(ctx.schema_version)
-    minute: I64 = np.asarray(cols["minute"], dtype=np.int64)
-    n = minute.size
+def _times(minute: I64, ctx: RowContext) -> dict[str, Any]:
+    """Bucket start / end timestamps (``DatetimeIndex``) and local hour / weekday arrays."""
     b_us = ctx.params.bucket_us
     start = pd.DatetimeIndex(
         pd.to_datetime(minute * b_us, unit="us", utc=True).astype("datetime64[us, UTC]")
     )
     local = start.tz_convert(ctx.timezone)
+    return {
+        "bucket_start_ts": start,
+        "bucket_end_ts": start + pd.Timedelta(microseconds=b_us),
+        "hour_of_day": np.asarray(local.hour, dtype=np.int64),
+        "day_of_week": np.asarray(local.day_of_week, dtype=np.int64),
+    }
+
+
+def _scalar_times(minute: I64, ctx: RowContext) -> dict[str, Any]:
+    """:func:`_times` as lists of ``Timestamp`` / int, one scalar at a time (cheap for a few)."""
+    b_us = ctx.params.bucket_us
+    start = [pd.Timestamp(m * b_us, unit="us", tz="UTC") for m in minute.tolist()]
+    local = [t.tz_convert(ctx.timezone) for t in start]
+    return {
+        "bucket_start_ts": start,
+        "bucket_end_ts": [
+            pd.Timestamp((m + 1) * b_us, unit="us", tz="UTC") for m in minute.tolist()
+        ],
+        "hour_of_day": [t.hour for t in local],
+        "day_of_week": [t.day_of_week for t in local],
+    }
+
+
+def _base_columns(cols: dict[str, Any], ctx: RowContext, scalar: bool = False) -> dict[str, Any]:
+    """The non-title schema columns as arrays, in schema order.
+
+    With ``scalar`` the timestamps and local hour / weekday are lists of Python scalars (the
+    values ``list()`` of the arrays would give), for :func:`assemble_records`.
+    """
+    schema = get_schema(ctx.schema_version)
+    minute: I64 = np.asarray(cols["minute"], dtype=np.int64)
+    n = minute.size
+    b_us = ctx.params.bucket_us
     cat = cols["dom_cat"]
     data: dict[str, Any] = {
         "user_id": np.full(n, ctx.user_id, dtype=object),
         "device_id": np.full(n, ctx.device_id, dtype=object),
         "session_id": session_ids(cols["session_start"], b_us),
-        "bucket_start_ts": start,
-        "bucket_end_ts": start + pd.Timedelta(microseconds=b_us),
+        **(_scalar_times if scalar else _times)(minute, ctx),
         "schema_version": np.full(n, schema.VERSION, dtype=object),
         "schema_hash": np.full(n, schema.SCHEMA_HASH, dtype=object),
         "source_ids": cols["sources"],
@@ -250,8 +279,6 @@ def _base_columns(cols: dict[str, Any], ctx: RowContext) -> dict[str, Any]:
         "event_density": cols["event_count"] * (60e6 / b_us),
         "domain_category": np.where(cat == "browser", cols["domain"], NON_BROWSER),
         "window_title_bucket": _title_buckets(cols["dom_title"]),
-        "hour_of_day": np.asarray(local.hour, dtype=np.int64),
-        "day_of_week": np.asarray(local.day_of_week, dtype=np.int64),
     }
     return {c: data[c] if c in data else cols[c] for c in schema.COLUMNS if c not in _V3_TITLE}
 
@@ -314,13 +341,13 @@ def assemble_records(
     """
     if "minute" not in cols or np.asarray(cols["minute"]).size == 0:
         return []
-    data = _base_columns(cols, ctx)
+    data = _base_columns(cols, ctx, scalar=True)
     if ctx.schema_version == "v3":
         ta = _title_arrays(cols["dom_title"], titles, {} if title_cache is None else title_cache)
         data.update(_stat_columns(ta))
     n = int(np.asarray(cols["minute"]).size)
     plain = {
-        k: (list(v) if isinstance(v, pd.DatetimeIndex) else np.asarray(v).tolist())
+        k: (v if isinstance(v, list) else np.asarray(v).tolist())
         for k, v in data.items()
         if k != "source_ids"
     }
