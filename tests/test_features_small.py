@@ -138,3 +138,30 @@ def test_scalar_times_match_vector(minutes: list, zone: str, bucket_seconds: int
     assert [t.unit for t in scalar["bucket_start_ts"] + scalar["bucket_end_ts"]] == ["us"] * (
         2 * m.size
     )
+
+
+@given(
+    values=st.lists(st.integers(-3, 30), max_size=70),
+    table=st.sets(st.integers(-3, 30), max_size=20),
+)
+def test_isin_sorted_matches_numpy(values: list, table: set) -> None:
+    v = np.array(values, dtype=np.int64)
+    t = np.array(sorted(table), dtype=np.int64)
+    got = _small.isin_sorted(v, t)
+    assert got.dtype == np.bool_ and got.tolist() == np.isin(v, t).tolist()
+
+
+@given(
+    intervals=st.lists(st.tuples(st.integers(0, 600), st.integers(0, 200)), max_size=30),
+    lo=st.integers(-1, 12),
+    bucket=st.sampled_from([1, 7, 60]),
+)
+def test_split_one_bucket_matches_general(intervals: list, lo: int, bucket: int) -> None:
+    start = np.array([s for s, _ in intervals], dtype=np.int64)
+    end = start + np.array([d for _, d in intervals], dtype=np.int64)
+    fast = windows.split_by_bucket(start, end, bucket, lo, lo + 1)
+    general = windows.split_by_bucket(start, end, bucket, lo, lo + 2)  # takes the general path
+    mine = general[1] == lo
+    for a, b in zip(fast, general, strict=True):
+        assert a.dtype == b.dtype
+        assert a.tolist() == b[mine].tolist()

@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
-from taskclf.features._small import factorize_sorted
+from taskclf.features._small import factorize_sorted, isin_sorted
 from taskclf.features.domain import UNKNOWN_DOMAIN
 from taskclf.features.windows import (
     I64,
@@ -291,7 +291,7 @@ def aggregate_minutes(
     cols.update(dom_app=dom_app, dom_cat=dom_cat, dom_us=dom_us)
     cols["dom_title"] = _dominant_title(pieces, p_row, p_us, dom_app, n)
     w_start_min = w["start"] // bucket_us
-    ok = _in_range(w_start_min, lo, hi) & np.isin(w_start_min, minute)
+    ok = _in_range(w_start_min, lo, hi) & isin_sorted(w_start_min, minute)
     cols["event_count"] = np.bincount(np.searchsorted(minute, w_start_min[ok]), minlength=n).astype(
         np.float64
     )
@@ -337,7 +337,7 @@ def _input_cols(
 ) -> dict[str, Any]:
     n = minute.size
     src, m, p_s, p_e = split_by_bucket(inp["start"], inp["end"], b_us, lo, hi)
-    ok = np.isin(m, minute)
+    ok = isin_sorted(m, minute)
     src, m, p_s, p_e = src[ok], m[ok], p_s[ok], p_e[ok]
     order = np.lexsort((src, m))
     src, m, p_s, p_e = src[order], m[order], p_s[order], p_e[order]
@@ -371,7 +371,7 @@ def _web_domain(
     if web["start"].size == 0 or n == 0:
         return out
     src, m, p_s, p_e = split_by_bucket(web["start"], web["end"], b_us, lo, hi)
-    ok = np.isin(m, minute) & (p_e > p_s)
+    ok = isin_sorted(m, minute) & (p_e > p_s)
     src, m, us = src[ok], m[ok], (p_e - p_s)[ok]
     has = np.zeros(n, dtype=bool)
     if src.size:
@@ -407,7 +407,7 @@ def _sources(
     for kind in ("input", "web"):
         k = _kind(ev, kind)
         src, m, _, _ = split_by_bucket(k["start"], k["end"], b_us, lo, hi)
-        ok = np.isin(m, minute)
+        ok = isin_sorted(m, minute)
         rows.append(np.searchsorted(minute, m[ok]))
         names.append(k["src"][src[ok]])
     row = np.concatenate(rows)

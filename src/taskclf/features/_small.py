@@ -67,3 +67,12 @@ def pair_cumcount(first: I64, second: ObjArr) -> I64:
     index = pd.MultiIndex.from_arrays([first, second.astype(str)])
     counts = pd.Series(np.zeros(first.size), index=index).groupby(level=[0, 1], sort=False)
     return counts.cumcount().to_numpy().astype(np.int64)
+
+
+def isin_sorted(values: I64, sorted_unique: I64) -> NDArray[np.bool_]:
+    """``np.isin(values, sorted_unique)`` for a sorted array of unique integers."""
+    if values.size > SMALL or sorted_unique.size == 0:
+        return np.isin(values, sorted_unique)
+    pos = np.searchsorted(sorted_unique, values)
+    hit: NDArray[np.bool_] = sorted_unique[np.minimum(pos, sorted_unique.size - 1)] == values
+    return hit

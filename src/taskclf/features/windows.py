@@ -145,6 +145,11 @@ def split_by_bucket(
     """
     first = start // bucket_us
     last = np.maximum(end - 1, start) // bucket_us
+    if lo is not None and hi == lo + 1:  # one bucket: at most one piece per interval
+        src1 = np.flatnonzero((first <= lo) & (last >= lo))
+        p_s = np.maximum(start[src1], lo * bucket_us)
+        p_e = np.maximum(np.minimum(end[src1], hi * bucket_us), p_s)
+        return src1, np.full(src1.size, lo, dtype=np.int64), p_s, p_e
     if lo is not None:
         first = np.maximum(first, lo)
     if hi is not None:
