@@ -280,7 +280,18 @@ def _base_columns(cols: dict[str, Any], ctx: RowContext, scalar: bool = False) -
         "domain_category": np.where(cat == "browser", cols["domain"], NON_BROWSER),
         "window_title_bucket": _title_buckets(cols["dom_title"]),
     }
-    return {c: data[c] if c in data else cols[c] for c in schema.COLUMNS if c not in _V3_TITLE}
+    return {c: data[c] if c in data else cols[c] for c in _base_names(schema.VERSION)}
+
+
+_BASE_NAMES: dict[str, list[str]] = {}
+
+
+def _base_names(version: str) -> list[str]:
+    """The schema's columns without the v3 title columns, in schema order (cached)."""
+    if version not in _BASE_NAMES:
+        cols = get_schema(version).COLUMNS
+        _BASE_NAMES[version] = [c for c in cols if c not in _V3_TITLE]
+    return _BASE_NAMES[version]
 
 
 def assemble(
@@ -351,13 +362,15 @@ def assemble_records(
         for k, v in data.items()
         if k != "source_ids"
     }
+    columns = get_schema(ctx.schema_version).COLUMNS
+    sketches = ta.sketch.T[ta.codes].tolist() if ctx.schema_version == "v3" else None
     out = []
     for i in range(n):
-        rec = {k: plain[k][i] for k in data if k != "source_ids"}
+        rec = {k: v[i] for k, v in plain.items()}
         rec["source_ids"] = list(data["source_ids"][i])
-        if ctx.schema_version == "v3":
-            rec.update(zip(_SKETCH_COLUMNS, ta.sketch[:, ta.codes[i]].tolist(), strict=True))
-        out.append({c: rec[c] for c in get_schema(ctx.schema_version).COLUMNS})
+        if sketches is not None:
+            rec.update(zip(_SKETCH_COLUMNS, sketches[i], strict=True))
+        out.append({c: rec[c] for c in columns})
     return out
 
 
