@@ -165,3 +165,30 @@ def test_split_one_bucket_matches_general(intervals: list, lo: int, bucket: int)
     for a, b in zip(fast, general, strict=True):
         assert a.dtype == b.dtype
         assert a.tolist() == b[mine].tolist()
+
+
+def _generic_windows(fn, *args):
+    with pytest.MonkeyPatch().context() as m:
+        m.setattr(windows, "_SMALL", -1)
+        return fn(*args)
+
+
+@given(
+    intervals=st.lists(st.tuples(st.integers(0, 300), st.integers(-5, 100)), max_size=30),
+    buckets=st.sets(st.integers(-1, 8), max_size=10),
+    bucket=st.sampled_from([1, 30, 60]),
+)
+def test_union_and_interval_stats_small_match_vector(
+    intervals: list, buckets: set, bucket: int
+) -> None:
+    start = np.array([s for s, _ in intervals], dtype=np.int64)
+    end = start + np.array([d for _, d in intervals], dtype=np.int64)
+    fast_u = windows.union_intervals(start, end)
+    slow_u = _generic_windows(windows.union_intervals, start, end)
+    for a, b in zip(fast_u, slow_u, strict=True):
+        _same(a, b)
+    b_arr = np.array(sorted(buckets), dtype=np.int64)
+    fast = windows.interval_stats(*slow_u, b_arr, bucket)
+    slow = _generic_windows(windows.interval_stats, *slow_u, b_arr, bucket)
+    for a, b in zip(fast, slow, strict=True):
+        _same(a, b)

@@ -16,6 +16,7 @@ Complexity: everything here is O(n log n) in the number of intervals plus the nu
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 
@@ -35,6 +36,8 @@ def union_intervals(start: I64, end: I64) -> tuple[I64, I64]:
 
     Touching intervals are merged too.
     """
+    if start.size <= _SMALL:
+        return _union_small(start, end)
     keep = end > start
     s, e = start[keep], end[keep]
     if s.size == 0:
@@ -49,6 +52,21 @@ def union_intervals(start: I64, end: I64) -> tuple[I64, I64]:
     ends = np.maximum.reduceat(e, last) if last.size else _EMPTY_I64
     # reduceat gives the max within each group; groups are contiguous in start order
     return starts.astype(np.int64), np.asarray(ends, dtype=np.int64)
+
+
+def _union_small(start: I64, end: I64) -> tuple[I64, I64]:
+    """:func:`union_intervals` in plain Python (exact integers, same result)."""
+    out_s: list[int] = []
+    out_e: list[int] = []
+    for s, e in sorted(p for p in zip(start.tolist(), end.tolist(), strict=True) if p[1] > p[0]):
+        if out_e and s <= out_e[-1]:
+            out_e[-1] = max(out_e[-1], e)
+        else:
+            out_s.append(s)
+            out_e.append(e)
+    if not out_s:
+        return _EMPTY_I64, _EMPTY_I64
+    return np.array(out_s, dtype=np.int64), np.array(out_e, dtype=np.int64)
 
 
 def _covered(points: I64, s: I64, e: I64) -> BoolArr:
@@ -176,6 +194,8 @@ def interval_stats(s: I64, e: I64, buckets: I64, bucket_us: int) -> tuple[I64, I
     longest = np.zeros(n, dtype=np.int64)
     if s.size == 0 or n == 0:
         return covered, longest, np.zeros(n, dtype=bool)
+    if n <= _SMALL and s.size <= _SMALL:
+        return _interval_stats_small(s, e, buckets, bucket_us)
     b0 = buckets * bucket_us
     b1 = b0 + bucket_us
     first = np.searchsorted(e, b0, side="right")
@@ -188,6 +208,29 @@ def interval_stats(s: I64, e: I64, buckets: I64, bucket_us: int) -> tuple[I64, I
     np.add.at(covered, row, length)
     np.maximum.at(longest, row, length)
     return covered, longest, counts > 0
+
+
+def _interval_stats_small(s: I64, e: I64, buckets: I64, bucket_us: int) -> tuple[I64, I64, BoolArr]:
+    """:func:`interval_stats` in plain Python (exact integers, same result)."""
+    sl, el = s.tolist(), e.tolist()
+    covered, longest, hit = [], [], []
+    for b in buckets.tolist():
+        b0 = b * bucket_us
+        b1 = b0 + bucket_us
+        first, stop = bisect.bisect_right(el, b0), bisect.bisect_left(sl, b1)
+        cov = run = 0
+        for iv in range(first, stop):
+            length = min(el[iv], b1) - max(sl[iv], b0)
+            cov += length
+            run = max(run, length)
+        covered.append(cov)
+        longest.append(run)
+        hit.append(stop > first)
+    return (
+        np.array(covered, dtype=np.int64),
+        np.array(longest, dtype=np.int64),
+        np.array(hit, dtype=bool),
+    )
 
 
 def lookback_index(minutes: I64, targets: NDArray[np.intp], k: int, window: int) -> I64:
