@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskclf.features import _fold, _small, windows
+from taskclf.features import _fold, _small, sessions, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -192,3 +192,15 @@ def test_union_and_interval_stats_small_match_vector(
     slow = _generic_windows(windows.interval_stats, *slow_u, b_arr, bucket)
     for a, b in zip(fast, slow, strict=True):
         _same(a, b)
+
+
+@given(
+    starts=st.lists(st.integers(0, 40_000_000), max_size=20),
+    bucket_us=st.sampled_from([1_000_000, 30_000_000, 60_000_000, 300_000_000]),
+)
+def test_session_ids_small_match_vector(starts: list, bucket_us: int) -> None:
+    start_min = np.array(starts, dtype=np.int64)
+    with pytest.MonkeyPatch().context() as m:
+        m.setattr(sessions, "SMALL", -1)
+        slow = sessions.session_ids(start_min, bucket_us)
+    _same(sessions.session_ids(start_min, bucket_us), slow)

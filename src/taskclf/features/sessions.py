@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from taskclf.features._small import pair_cumcount
+from taskclf.features._small import SMALL, pair_cumcount
 from taskclf.features.windows import I64
 
 F64 = NDArray[np.float64]
@@ -113,13 +114,22 @@ def session_fold(
 
 def session_ids(start_min: I64, bucket_us: int) -> NDArray[np.object_]:
     """``s-YYYYMMDDTHHMMZ`` ids of session start buckets (object array of ``str``)."""
+    if start_min.size <= SMALL:  # online: one row, nearly always the same session as before
+        few = np.empty(start_min.size, dtype=object)
+        few[:] = [_session_name(m, bucket_us) for m in start_min.tolist()]
+        return few
     starts, inv = np.unique(start_min, return_inverse=True)
     names = np.empty(starts.size, dtype=object)
     for i, m in enumerate(starts.tolist()):
-        t = datetime.fromtimestamp(m * bucket_us / 1e6, tz=UTC)
-        names[i] = "s-" + t.strftime("%Y%m%dT%H%M%SZ" if t.second else "%Y%m%dT%H%MZ")
+        names[i] = _session_name(m, bucket_us)
     out: NDArray[np.object_] = names[inv.reshape(-1)]
     return out
+
+
+@lru_cache(maxsize=256)
+def _session_name(start_bucket: int, bucket_us: int) -> str:
+    t = datetime.fromtimestamp(start_bucket * bucket_us / 1e6, tz=UTC)
+    return "s-" + t.strftime("%Y%m%dT%H%M%SZ" if t.second else "%Y%m%dT%H%MZ")
 
 
 def run_fold(
