@@ -204,3 +204,31 @@ def test_session_ids_small_match_vector(starts: list, bucket_us: int) -> None:
         m.setattr(sessions, "SMALL", -1)
         slow = sessions.session_ids(start_min, bucket_us)
     _same(sessions.session_ids(start_min, bucket_us), slow)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(1, 8), st.booleans(), st.sampled_from(["", "t1", "t2"])),
+        min_size=1,
+        max_size=20,
+    ),
+    last_active=st.one_of(st.none(), st.integers(0, 5)),
+    session_start=st.one_of(st.none(), st.integers(0, 5)),
+    idle_gap=st.sampled_from([60, 120, 300]),
+)
+def test_session_fold_small_matches_vector(
+    rows: list, last_active: int | None, session_start: int | None, idle_gap: int
+) -> None:
+    minute = 5 + np.cumsum([r[0] for r in rows]).astype(np.int64)
+    active = np.array([r[1] for r in rows], dtype=bool)
+    titles = _obj([r[2] for r in rows])
+    carry = sessions.SessionCarry(last_active, session_start, {"t1": 2} if session_start else {})
+    args = (minute, active, titles, 60_000_000, idle_gap * 1_000_000, carry)
+    with pytest.MonkeyPatch().context() as m:
+        m.setattr(sessions, "SMALL", -1)
+        slow_cols, slow_carry = sessions.session_fold(*args)
+    fast_cols, fast_carry = sessions.session_fold(*args)
+    assert fast_carry == slow_carry
+    assert fast_cols.keys() == slow_cols.keys()
+    for k in fast_cols:
+        _same(fast_cols[k], slow_cols[k])

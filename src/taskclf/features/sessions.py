@@ -76,17 +76,22 @@ def session_fold(
     n = minute.size
     if n == 0:
         return {}, carry
-    prev_active = np.empty(n, dtype=np.int64)
-    act_min = _ffill(minute, active, carry.last_active_minute)
-    prev_active[0] = -1 if carry.last_active_minute is None else carry.last_active_minute
-    prev_active[1:] = act_min[:-1]
-    gap_ok = (prev_active < 0) | ((minute - prev_active - 1) * bucket_us >= idle_gap_us)
-    starts = active & gap_ok
-    if carry.session_start_minute is None:
-        first_open = np.zeros(n, dtype=bool)
-        first_open[0] = True
-        starts |= first_open
-    start_min = _ffill(minute, starts, carry.session_start_minute)
+    if n <= SMALL:
+        act_min, starts, start_min = _session_starts_small(
+            minute, active, bucket_us, idle_gap_us, carry
+        )
+    else:
+        prev_active = np.empty(n, dtype=np.int64)
+        act_min = _ffill(minute, active, carry.last_active_minute)
+        prev_active[0] = -1 if carry.last_active_minute is None else carry.last_active_minute
+        prev_active[1:] = act_min[:-1]
+        gap_ok = (prev_active < 0) | ((minute - prev_active - 1) * bucket_us >= idle_gap_us)
+        starts = active & gap_ok
+        if carry.session_start_minute is None:
+            first_open = np.zeros(n, dtype=bool)
+            first_open[0] = True
+            starts |= first_open
+        start_min = _ffill(minute, starts, carry.session_start_minute)
     # title repeats within sessions, seeded by the carried counts of the open session
     rep = pair_cumcount(start_min, titles)
     if carry.session_start_minute is not None and carry.titles:
@@ -110,6 +115,37 @@ def session_fold(
         "title_repeat_count_session": rep,
     }
     return cols, new_carry
+
+
+def _session_starts_small(
+    minute: I64, active: BoolArr, bucket_us: int, idle_gap_us: int, carry: SessionCarry
+) -> tuple[I64, BoolArr, I64]:
+    """Last active minute, session start flag and session start per row, row by row.
+
+    The plain-Python form of the vector code in :func:`session_fold` (same sentinels: -1 for
+    "none yet"), for a few rows.
+    """
+    last = -1 if carry.last_active_minute is None else carry.last_active_minute
+    start = -1 if carry.session_start_minute is None else carry.session_start_minute
+    act: list[int] = []
+    flags: list[bool] = []
+    smin: list[int] = []
+    for i, (m, a) in enumerate(zip(minute.tolist(), active.tolist(), strict=True)):
+        s = a and (last < 0 or (m - last - 1) * bucket_us >= idle_gap_us)
+        if i == 0 and carry.session_start_minute is None:
+            s = True
+        if s:
+            start = m
+        if a:
+            last = m
+        act.append(last)
+        flags.append(bool(s))
+        smin.append(start)
+    return (
+        np.array(act, dtype=np.int64),
+        np.array(flags, dtype=bool),
+        np.array(smin, dtype=np.int64),
+    )
 
 
 def session_ids(start_min: I64, bucket_us: int) -> NDArray[np.object_]:
