@@ -232,3 +232,42 @@ def test_session_fold_small_matches_vector(
     assert fast_cols.keys() == slow_cols.keys()
     for k in fast_cols:
         _same(fast_cols[k], slow_cols[k])
+
+
+@given(
+    raw=st.lists(
+        st.tuples(st.integers(0, 900), st.integers(1, 120), st.sampled_from(["a", "b", "c"])),
+        min_size=1,
+        max_size=25,
+    ),
+    doms=st.lists(st.sampled_from(["a", "b", "c", "none"]), min_size=16, max_size=16),
+    carry=st.one_of(
+        st.just(sessions.RunCarry()),
+        st.builds(
+            sessions.RunCarry,
+            st.sampled_from(["a", "b"]),
+            st.integers(-400, 10),
+            st.integers(-900, -400),
+        ),
+    ),
+    idle_gap=st.sampled_from([30, 300]),
+)
+def test_run_fold_small_matches_vector(
+    raw: list, doms: list, carry: sessions.RunCarry, idle_gap: int
+) -> None:
+    start = np.array([r[0] for r in raw], dtype=np.int64) * 1_000_000
+    pieces = {
+        "start": start,
+        "end": start + np.array([r[1] for r in raw], dtype=np.int64) * 1_000_000,
+        "app": _obj([r[2] for r in raw]),
+        "row": start // 60_000_000,  # rows follow time, as buckets do
+    }
+    dom_app = _obj(doms)
+    args = (pieces, 16, dom_app, idle_gap * 1_000_000, carry)
+    with pytest.MonkeyPatch().context() as m:
+        m.setattr(sessions, "SMALL", -1)
+        slow = sessions.run_fold(*args)
+    fast = sessions.run_fold(*args)
+    _same(fast[0], slow[0])
+    _same(fast[1], slow[1])
+    assert fast[2] == slow[2]

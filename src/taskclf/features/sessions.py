@@ -181,6 +181,8 @@ def run_fold(
     m = pieces["start"].size
     if m == 0:
         return change_count, dwell, carry
+    if m <= SMALL:
+        return _run_fold_small(pieces, n_rows, dom_app, idle_gap_us, carry)
     order = np.argsort(pieces["start"], kind="stable")
     app = pieces["app"][order]
     start = pieces["start"][order]
@@ -211,3 +213,34 @@ def run_fold(
     dwell[row[last_of_row]] = (end[last_of_row] - run_start[last_of_row]) / 1e6
     new_carry = RunCarry(app=str(app[-1]), end=int(end[-1]), run_start=int(run_start[-1]))
     return change_count, dwell, new_carry
+
+
+def _run_fold_small(
+    pieces: dict[str, Any],
+    n_rows: int,
+    dom_app: NDArray[np.object_],
+    idle_gap_us: int,
+    carry: RunCarry,
+) -> tuple[I64, F64, RunCarry]:
+    """:func:`run_fold` piece by piece in plain Python (same comparisons), for a few pieces."""
+    starts = pieces["start"].tolist()
+    order = sorted(range(len(starts)), key=starts.__getitem__)  # stable, as the argsort
+    apps, ends, rows = pieces["app"].tolist(), pieces["end"].tolist(), pieces["row"].tolist()
+    doms = dom_app.tolist()
+    change = [0] * n_rows
+    dwell = [0.0] * n_rows
+    prev_app, prev_end = carry.app, -1 if carry.end is None else carry.end
+    has_prev = carry.app is not None
+    run_start = -1 if carry.run_start is None else carry.run_start
+    for i in order:
+        app, start, end, row = apps[i], starts[i], ends[i], rows[i]
+        changed = has_prev and bool(app != prev_app)
+        if not has_prev or changed or start - prev_end >= idle_gap_us:
+            run_start = start
+        if changed:
+            change[row] += 1
+        if bool(app == doms[row]):
+            dwell[row] = (end - run_start) / 1e6  # the row's last dominant piece wins
+        prev_app, prev_end, has_prev = app, end, True
+    new_carry = RunCarry(app=str(prev_app), end=int(prev_end), run_start=int(run_start))
+    return np.array(change, dtype=np.int64), np.array(dwell, dtype=np.float64), new_carry
