@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskclf.features import _fold, _small, sessions, windows
+from taskclf.features import _fold, _minutes, _small, sessions, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -271,3 +271,20 @@ def test_run_fold_small_matches_vector(
     _same(fast[0], slow[0])
     _same(fast[1], slow[1])
     assert fast[2] == slow[2]
+
+
+@given(
+    n=st.integers(0, 6),
+    data=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 70)), max_size=64),
+    many=st.booleans(),
+)
+def test_row_name_lists_match_bitmask(n: int, data: list, many: bool) -> None:
+    pairs = [(r, k if many else k % 5) for r, k in data if r < n]
+    row = np.array([p[0] for p in pairs], dtype=np.int64)
+    names = _obj([f"src-{k}" for _, k in pairs])
+    with pytest.MonkeyPatch().context() as m:
+        m.setattr(_small, "SMALL", -1)
+        slow = _minutes._name_lists(row, names, n)
+    fast = _minutes._name_lists(row, names, n)
+    assert fast.dtype == slow.dtype and fast.shape == slow.shape
+    assert fast.tolist() == slow.tolist()

@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
-from taskclf.features._small import factorize_sorted, isin_sorted
+from taskclf.features._small import factorize_sorted, isin_sorted, row_name_lists
 from taskclf.features.domain import UNKNOWN_DOMAIN
 from taskclf.features.windows import (
     I64,
@@ -410,8 +410,15 @@ def _sources(
         ok = isin_sorted(m, minute)
         rows.append(np.searchsorted(minute, m[ok]))
         names.append(k["src"][src[ok]])
-    row = np.concatenate(rows)
-    code, uniq = _factorize(np.concatenate(names))
+    return _name_lists(np.concatenate(rows), np.concatenate(names), n)
+
+
+def _name_lists(row: I64, names: ObjArr, n: int) -> ObjArr:
+    """Per row, the sorted distinct ``names`` at that row."""
+    few = row_name_lists(row, names, n)
+    if few is not None:
+        return few
+    code, uniq = _factorize(names)
     names_list = uniq.tolist()
     if len(names_list) <= 62:
         mask = np.zeros(n, dtype=np.int64)

@@ -76,3 +76,21 @@ def isin_sorted(values: I64, sorted_unique: I64) -> NDArray[np.bool_]:
     pos = np.searchsorted(sorted_unique, values)
     hit: NDArray[np.bool_] = sorted_unique[np.minimum(pos, sorted_unique.size - 1)] == values
     return hit
+
+
+def row_name_lists(row: I64, names: ObjArr, n: int) -> ObjArr | None:
+    """Per row, the sorted distinct ``names`` at that row (None unless few ``str`` names).
+
+    The same lists as the bit-mask grouping of ``_minutes._sources`` (which sorts names
+    lexically), without its factorize / unique steps.
+    """
+    items = names.tolist()
+    if row.size > SMALL or not _all_str(items):
+        return None
+    per: list[set[str]] = [set() for _ in range(n)]
+    for r, name in zip(row.tolist(), items, strict=True):
+        per[r].add(name)
+    out = np.empty(n, dtype=object)
+    for i, found in enumerate(per):
+        out[i] = sorted(found)
+    return out
