@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskclf.features import _fold, _minutes, _small, sessions, windows
+from taskclf.features import _fold, _minutes, _small, dynamics, sessions, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -288,3 +288,25 @@ def test_row_name_lists_match_bitmask(n: int, data: list, many: bool) -> None:
     fast = _minutes._name_lists(row, names, n)
     assert fast.dtype == slow.dtype and fast.shape == slow.shape
     assert fast.tolist() == slow.tolist()
+
+
+@given(
+    data=st.lists(st.tuples(st.integers(1, 3), FLOATS, FLOATS, FLOATS), min_size=1, max_size=20),
+    n_targets=st.integers(0, 20),
+)
+def test_deltas_small_match_vector(data: list, n_targets: int) -> None:
+    rows = {
+        "minute": np.cumsum([d[0] for d in data]).astype(np.int64),
+        "keys_per_min": np.array([d[1] for d in data], dtype=np.float64),
+        "clicks_per_min": np.array([d[2] for d in data], dtype=np.float64),
+        "mouse_distance": np.array([d[3] for d in data], dtype=np.float64),
+    }
+    targets = np.arange(max(len(data) - n_targets, 0), len(data))
+    with pytest.MonkeyPatch().context() as m, np.errstate(invalid="ignore", over="ignore"):
+        m.setattr(dynamics, "SMALL", -1)
+        slow = dynamics._deltas(rows, targets)
+    with np.errstate(invalid="ignore", over="ignore"):
+        fast = dynamics._deltas(rows, targets)
+    assert fast.keys() == slow.keys()
+    for k in fast:
+        assert fast[k].dtype == slow[k].dtype and fast[k].tobytes() == slow[k].tobytes()

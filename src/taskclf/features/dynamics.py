@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from taskclf.features._small import SMALL
 from taskclf.features.windows import app_window_stats, lookback_index, lookback_sum
 
 F64 = NDArray[np.float64]
@@ -64,12 +65,7 @@ def dynamic_features(
             total, count = lookback_sum(minute, rows[src], targets, k)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"{short}_rolling_{suffix}"] = np.where(count > 0, total / count, np.nan)
-    prev = lookback_index(minute, targets, 1, 2)
-    has_prev = prev >= 0
-    for src in ("keys_per_min", "clicks_per_min", "mouse_distance"):
-        cur = rows[src][targets]
-        before = np.where(has_prev, rows[src][np.maximum(prev, 0)], np.nan)
-        out[f"{src}_delta"] = cur - before
+    out.update(_deltas(rows, targets))
     for name, k in (("app_entropy_5m", k5), ("app_entropy_15m", k15)):
         ent, top2 = app_window_stats(
             minute, app_long["row"], app_long["app_code"], app_long["us"], targets, k
@@ -77,4 +73,32 @@ def dynamic_features(
         out[name] = ent
         if k == k15:
             out["top2_app_concentration_15m"] = top2
+    return out
+
+
+_DELTA_SOURCES = ("keys_per_min", "clicks_per_min", "mouse_distance")
+
+
+def _deltas(rows: dict[str, Any], targets: NDArray[np.intp]) -> dict[str, F64]:
+    """``*_delta`` of the targets: value minus the previous bucket's row value (else NaN)."""
+    minute = rows["minute"]
+    if targets.size <= SMALL:  # plain Python: the same subtractions, for a few rows
+        mins = minute.tolist()
+        prev = [t - 1 if t >= 1 and mins[t] - mins[t - 1] < 2 else -1 for t in targets.tolist()]
+        small: dict[str, F64] = {}
+        for src in _DELTA_SOURCES:
+            vals = rows[src].tolist()
+            got = [
+                vals[t] - (vals[p] if p >= 0 else np.nan)
+                for t, p in zip(targets.tolist(), prev, strict=True)
+            ]
+            small[f"{src}_delta"] = np.array(got, dtype=np.float64)
+        return small
+    out: dict[str, F64] = {}
+    before_idx = lookback_index(minute, targets, 1, 2)
+    has_prev = before_idx >= 0
+    for src in _DELTA_SOURCES:
+        cur = rows[src][targets]
+        before = np.where(has_prev, rows[src][np.maximum(before_idx, 0)], np.nan)
+        out[f"{src}_delta"] = cur - before
     return out
