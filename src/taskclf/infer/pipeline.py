@@ -115,7 +115,22 @@ class Scored:
     core_index: NDArray[np.intp]
     confidence: NDArray[np.float64]
     is_rejected: NDArray[np.bool_]
-    reject_labels: list[str]  # core label, or Mixed/Unknown when rejected
+    label_set: tuple[str, ...]
+
+    @property
+    def label_codes(self) -> NDArray[np.intp]:
+        """Position in :attr:`label_names` of each row's label after the reject decision."""
+        return np.where(self.is_rejected, len(self.label_set), self.core_index)
+
+    @property
+    def label_names(self) -> NDArray[np.object_]:
+        """The label set, then Mixed/Unknown (the reject label)."""
+        return np.asarray([*self.label_set, MIXED_UNKNOWN], dtype=object)
+
+    @property
+    def reject_labels(self) -> list[str]:
+        """Core label, or Mixed/Unknown when rejected, per row."""
+        return [str(x) for x in self.label_names[self.label_codes]]
 
 
 def predict_raw(config: PipelineConfig, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -157,9 +172,7 @@ def score_matrix(
     confidence = probs[np.arange(len(probs)), core_index] if len(probs) else np.zeros(0)
     thresholds = _thresholds_for(config, user_ids)
     is_rejected = confidence < thresholds
-    labels = np.asarray(config.label_set, dtype=object)[core_index]
-    reject_labels = np.where(is_rejected, MIXED_UNKNOWN, labels).tolist()
-    return Scored(probs, core_index, confidence, is_rejected, reject_labels)
+    return Scored(probs, core_index, confidence, is_rejected, tuple(config.label_set))
 
 
 def _thresholds_for(config: PipelineConfig, user_ids: NDArray[Any]) -> NDArray[np.float64]:
@@ -217,6 +230,22 @@ class _Sorted:
         return np.asarray(self.users, dtype=object)[self.user_codes]
 
 
+def _user_time_order(
+    codes: NDArray[np.intp], ts: NDArray[np.int64]
+) -> tuple[NDArray[np.intp] | None, int | None]:
+    """Order of rows by (user code, time): ``None`` when already sorted (the common case).
+
+    Also the sorted position of the first duplicate minute of a user, if any.
+    """
+    step = np.diff(ts)
+    if np.all(codes[1:] >= codes[:-1]) and np.all(step[codes[1:] == codes[:-1]] > 0):
+        return None, None
+    order = np.lexsort((ts, codes))
+    same = (np.diff(codes[order]) == 0) & (np.diff(ts[order]) == 0)
+    dup = np.flatnonzero(same)
+    return order, (int(dup[0]) + 1 if dup.size else None)
+
+
 def _sort_rows(features: pd.DataFrame) -> _Sorted:
     for col in ("user_id", "bucket_start_ts"):
         if col not in features.columns:
@@ -224,15 +253,12 @@ def _sort_rows(features: pd.DataFrame) -> _Sorted:
     starts = pd.to_datetime(features["bucket_start_ts"], utc=True)
     codes, uniques = pd.factorize(features["user_id"].astype(str), sort=True)
     ts = starts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    step = np.diff(ts)
-    same_user = codes[1:] == codes[:-1]
-    if np.all(codes[1:] >= codes[:-1]) and np.all(step[same_user] > 0):
-        order = np.arange(len(codes))  # already sorted (the common case)
+    order, dup = _user_time_order(codes, ts)
+    if order is None:
+        order = np.arange(len(codes))
     else:
-        order = np.lexsort((ts, codes))
-        same = (np.diff(codes[order]) == 0) & (np.diff(ts[order]) == 0)
-        if same.any():
-            i = int(order[int(np.flatnonzero(same)[0]) + 1])
+        if dup is not None:
+            i = int(order[dup])
             raise InputError(
                 f"feature frame has duplicate minutes, e.g. user {uniques[codes[i]]!r} at "
                 f"{starts.iloc[i]}; rebuild features for that range"
@@ -272,8 +298,8 @@ def run_pipeline_from_probs(
     rows = _sort_rows(features)
     user_ids = rows.user_ids
     scored = score_matrix(config, raw_probs[rows.order], user_ids)
-    names = np.asarray([*config.label_set, MIXED_UNKNOWN], dtype=object)
-    codes = np.where(scored.is_rejected, len(config.label_set), scored.core_index)
+    names = scored.label_names
+    codes = scored.label_codes
     breaks = run_breaks(rows.starts_ns, config.bucket_seconds, config.idle_gap_seconds)
     breaks[1:] |= rows.user_codes[1:] != rows.user_codes[:-1]
     smoothed = majority_codes(codes, breaks, check_window(config.smooth_window) // 2)
@@ -290,17 +316,31 @@ def run_pipeline_from_probs(
             "model_id": config.model_id,
         }
     )
+    table = _merged_segments(
+        config, rows.user_codes, rows.users, rows.starts_ns, smoothed, [str(x) for x in names]
+    )
+    return PipelineResult(records, scored.probs, table)
+
+
+def _merged_segments(
+    config: PipelineConfig,
+    user_codes: NDArray[np.intp],
+    users: list[str],
+    starts_ns: NDArray[np.int64],
+    labels: NDArray[Any],
+    names: list[str] | None = None,
+) -> SegmentTable:
+    """Segments of rows sorted by (user, time), short ones merged (config's rules)."""
     table = table_from_sorted(
-        rows.user_codes,
-        list(rows.users),
-        rows.starts_ns,
-        smoothed,
+        user_codes,
+        list(users),
+        starts_ns,
+        labels,
         bucket_seconds=config.bucket_seconds,
         idle_gap_seconds=config.idle_gap_seconds,
-        names=[str(x) for x in names],
+        names=names,
     )
-    merged = merge_short(table, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds)
-    return PipelineResult(records, scored.probs, merged)
+    return merge_short(table, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds)
 
 
 def segments_of(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
@@ -310,40 +350,19 @@ def segments_of(config: PipelineConfig, records: pd.DataFrame) -> list[Segment]:
 
 def segment_table_of(config: PipelineConfig, records: pd.DataFrame) -> SegmentTable:
     """:func:`segments_of` as a :class:`SegmentTable` (records in any order)."""
-    if records.empty:
-        return table_from_sorted(
-            np.zeros(0, dtype=np.intp),
-            [],
-            np.zeros(0, dtype=np.int64),
-            np.zeros(0, dtype=object),
-            bucket_seconds=config.bucket_seconds,
-            idle_gap_seconds=config.idle_gap_seconds,
-        )
-    users = records["user_id"].astype(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(records["user_id"].astype(str), sort=True)
     starts_ns = timestamps_to_ns(records["bucket_start_ts"])
     labels = records["predicted_label"].to_numpy(dtype=object)
-    codes, uniques = pd.factorize(users, sort=True)
-    step = np.diff(starts_ns)
-    same_user = codes[1:] == codes[:-1]
-    if not (np.all(codes[1:] >= codes[:-1]) and np.all(step[same_user] > 0)):
-        order = np.lexsort((starts_ns, codes))
+    order, dup = _user_time_order(codes, starts_ns)
+    if dup is not None:
+        raise InputError(
+            f"records have a duplicate minute of user {uniques[codes[order][dup]]!r}; "
+            "one record per user and minute"
+        )
+    if order is not None:
         codes, starts_ns, labels = codes[order], starts_ns[order], labels[order]
-        same_user = codes[1:] == codes[:-1]
-        dup = np.flatnonzero(same_user & (np.diff(starts_ns) <= 0))
-        if dup.size:
-            raise InputError(
-                f"records have a duplicate minute of user {uniques[codes[dup[0]]]!r}; "
-                "one record per user and minute"
-            )
-    table = table_from_sorted(
-        codes,
-        [str(u) for u in uniques],
-        starts_ns,
-        labels,
-        bucket_seconds=config.bucket_seconds,
-        idle_gap_seconds=config.idle_gap_seconds,
-    )
-    return merge_short(table, config.min_block_seconds, idle_gap_seconds=config.idle_gap_seconds)
+    users = [str(u) for u in uniques]
+    return _merged_segments(config, np.asarray(codes, dtype=np.intp), users, starts_ns, labels)
 
 
 @dataclass
