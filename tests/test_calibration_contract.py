@@ -91,6 +91,8 @@ def test_invalid_probabilities_are_refused_with_row_and_column(name: str, bad: f
     p[2, 1] = bad
     with pytest.raises(InputError, match="row 2, column 1"):
         CALIBRATORS[name].calibrate(p)
+    with pytest.raises(InputError, match="row 0, column 1"):  # one row: its own fast check
+        CALIBRATORS[name].calibrate(p[2])
 
 
 @pytest.mark.parametrize("name", sorted(CALIBRATORS))

@@ -83,3 +83,14 @@ def test_chunks_equal_the_whole_matrix_for_every_chunk_size(chunk_rows: int) -> 
         np.testing.assert_array_equal(me.encode_row(row)[0], whole[i])
     with pytest.raises(ValueError, match="chunk_rows"):
         next(me.iter_chunks(df, 0))
+
+
+def test_encode_row_into_a_given_buffer_equals_the_frame_encoding() -> None:
+    df = _frame()
+    enc = fit_categorical_encoders(df.iloc[:4], "v2")
+    me = MatrixEncoder(enc, "v2")
+    whole = me.encode_frame(df)
+    buffer = np.full((1, len(me.columns)), -1.0)
+    for i, row in enumerate(df.to_dict("records")):
+        assert me.encode_row(row, out=buffer) is buffer
+        np.testing.assert_array_equal(buffer[0], whole[i])  # every column written, none stale

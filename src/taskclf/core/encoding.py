@@ -99,7 +99,7 @@ class MatrixEncoder:
         ]
         self._categorical = [(j, c, lk) for j, c, lk in self._plan if lk is not None]
         numeric = [(j, c) for j, c, lk in self._plan if lk is None]
-        self._numeric_index = np.array([j for j, _ in numeric], dtype=np.intp)
+        self._numeric_runs = _runs([j for j, _ in numeric])
         self._numeric_getter = _getter([c for _, c in numeric])
 
     def _code(self, col: str, lookup: dict[str, float], value: object) -> float:
@@ -161,20 +161,50 @@ class MatrixEncoder:
         )
         return unique_codes[codes]  # code -1 (missing) picks the trailing NaN
 
-    def encode_row(self, row: Mapping[str, object]) -> NDArray[np.float64]:
-        """One feature row (a mapping) as shape ``(1, n_features)``."""
-        out = np.empty((1, len(self.columns)), dtype=np.float64)
+    def encode_row(
+        self, row: Mapping[str, object], *, out: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """One feature row (a mapping) as shape ``(1, n_features)``.
+
+        Args:
+            row: Column name -> value (at least every model column).
+            out: A float64 array of shape ``(1, n_features)`` to write into (e.g. a model's
+                reusable input row); a new one when not given.
+
+        Returns:
+            ``out`` (or the new array).
+        """
+        if out is None:
+            out = np.empty((1, len(self.columns)), dtype=np.float64)
         numeric = self._numeric_getter(row)
         try:  # one C-level conversion; None becomes NaN
-            out[0, self._numeric_index] = np.array(numeric, dtype=np.float64)
+            values = np.array(numeric, dtype=np.float64)
         except (TypeError, ValueError):  # pd.NA and other exotic missing values
-            out[0, self._numeric_index] = [
-                np.nan if v is None or v is pd.NA else float(v)  # type: ignore[arg-type]
-                for v in numeric
-            ]
+            values = np.array(
+                [
+                    np.nan if v is None or v is pd.NA else float(v)  # type: ignore[arg-type]
+                    for v in numeric
+                ],
+                dtype=np.float64,
+            )
+        dst = out[0]
+        for start, stop, src in self._numeric_runs:  # model columns j..stop <- values src..
+            dst[start:stop] = values[src : src + stop - start]
         for j, col, lookup in self._categorical:
-            out[0, j] = self._code(col, lookup, row[col])
+            dst[j] = self._code(col, lookup, row[col])
         return out
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int, int]]:
+    """Maximal runs of consecutive ``positions``: ``(start, stop, index of start)`` each."""
+    runs: list[tuple[int, int, int]] = []
+    for i, j in enumerate(positions):
+        if runs and runs[-1][1] == j:
+            start, _, src = runs[-1]
+            runs[-1] = (start, j + 1, src)
+        else:
+            runs.append((j, j + 1, i))
+    return runs
 
 
 def _getter(keys: list[str]) -> Callable[[Mapping[str, object]], tuple[object, ...]]:

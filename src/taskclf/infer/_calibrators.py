@@ -34,6 +34,8 @@ def as_matrix(core_probs: ArrayLike) -> tuple[NDArray[np.float64], bool]:
         )
     one_d = p.ndim == 1
     p2 = p.reshape(1, -1) if one_d else p
+    if p2.shape[0] == 1 and all(0.0 <= v < math.inf for v in p2[0].tolist()):
+        return p2, one_d  # one valid row (the online path): no array temporaries
     bad = ~np.isfinite(p2) | (p2 < 0)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
@@ -46,14 +48,48 @@ def as_matrix(core_probs: ArrayLike) -> tuple[NDArray[np.float64], bool]:
 
 def _row_sums(a: NDArray[np.float64]) -> NDArray[np.float64]:
     """Row sums accumulated column by column (order independent of the number of rows)."""
+    if a.shape[0] == 1:
+        return np.array([_sum_in_order(a[0].tolist())])
     total = a[:, 0].copy()
     for j in range(1, a.shape[1]):
         total += a[:, j]
     return total
 
 
+def _sum_in_order(values: list[float]) -> float:
+    """``values[0] + values[1] + ...`` left to right: one row of :func:`_row_sums`.
+
+    Python floats are IEEE-754 doubles like float64, so the same additions in the same order
+    give the same bits as the column-by-column numpy sum; a single row skips its per-column
+    array calls.
+    """
+    total = values[0]
+    for v in values[1:]:
+        total += v
+    return total
+
+
+def _row_max(a: NDArray[np.float64]) -> NDArray[np.float64] | float:
+    """Row maxima of a NaN-free ``a``, shape ``(n, 1)``; a float for one row.
+
+    The maximum is exact, so the plain-Python one of a single row has the same value (NaN is
+    where they would differ: ``max`` does not propagate it).
+    """
+    if a.shape[0] == 1:
+        top: float = max(a[0].tolist())
+        return top
+    out: NDArray[np.float64] = a.max(axis=1, keepdims=True)
+    return out
+
+
 def normalize_rows(p: NDArray[np.float64]) -> NDArray[np.float64]:
     """Rows rescaled to sum to 1 (new array); an all-zero row becomes uniform."""
+    if p.shape[0] == 1:  # one row: the same division, without the masking arrays
+        total = _sum_in_order(p[0].tolist())
+        if total <= 0.0:
+            return np.full_like(p, 1.0 / p.shape[1])
+        out: NDArray[np.float64] = p / total
+        return out
     sums = _row_sums(p)
     zero = sums <= 0.0
     out = p / np.where(zero, 1.0, sums)[:, None]
@@ -142,7 +178,7 @@ class TemperatureCalibrator(_Base):
     def _apply(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
         z = np.log(np.maximum(p, PROB_EPS))
         z /= self.temperature
-        z -= z.max(axis=1, keepdims=True)
+        z -= _row_max(z)
         np.exp(z, out=z)
         z /= _row_sums(z)[:, None]
         return z
