@@ -14,6 +14,7 @@ produce are identical.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from taskclf.core.defaults import (
 from taskclf.core.encoding import MatrixEncoder
 from taskclf.core.errors import InputError
 from taskclf.core.types import LABEL_SET_V1
+from taskclf.infer._fast_predict import SingleRowPredictor
 from taskclf.infer._segments import SegmentTable, merge_short, table_from_sorted
 from taskclf.infer.prediction import (
     PREDICTION_COLUMNS,
@@ -187,6 +189,48 @@ def _thresholds_for(config: PipelineConfig, user_ids: NDArray[Any]) -> NDArray[n
         )
         out = per[inverse]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRow:
+    """:class:`Scored` of one row, as Python scalars (the online path)."""
+
+    probs: NDArray[np.float64]  # calibrated, shape (k,), label_set order
+    core_index: int
+    confidence: float
+    is_rejected: bool
+
+
+def score_row(config: PipelineConfig, raw_probs: NDArray[np.float64], user_id: str) -> ScoredRow:
+    """:func:`score_matrix` of one row of one user (the online path); tested equal to it.
+
+    The same calibrator call on the ``(1, k)`` matrix; the argmax, confidence and threshold
+    comparison are the same operations on scalars, without the batch's per-call arrays.
+    """
+    probs = raw_probs
+    if config.calibrator_store is not None:
+        probs = config.calibrator_store.calibrate_batch(raw_probs, (user_id,))
+    row = probs[0]
+    core = int(row.argmax())
+    confidence = float(row[core])
+    threshold = float(config.per_user_reject_thresholds.get(user_id, config.reject_threshold))
+    return ScoredRow(row, core, confidence, confidence < threshold)
+
+
+_CONFIDENCE_SCALE = 10.0**_CONFIDENCE_DECIMALS
+
+
+def round_confidence(value: float) -> float:
+    """``float(np.round(value, _CONFIDENCE_DECIMALS))`` without the numpy call (tested equal).
+
+    numpy rounds to ``d >= 0`` decimals as ``rint(x * 10**d) / 10**d`` (``PyArray_Round``);
+    Python's ``round`` of a float is the same round-half-to-even ``rint``, and ``copysign``
+    keeps the sign of a result that rounds to zero. Non-finite values go to numpy.
+    """
+    scaled = value * _CONFIDENCE_SCALE
+    if not math.isfinite(scaled):
+        return float(np.round(value, _CONFIDENCE_DECIMALS))
+    return math.copysign(round(scaled) / _CONFIDENCE_SCALE, scaled)
 
 
 @dataclass(frozen=True)
@@ -365,7 +409,7 @@ def segment_table_of(config: PipelineConfig, records: pd.DataFrame) -> SegmentTa
     return _merged_segments(config, np.asarray(codes, dtype=np.intp), users, starts_ns, labels)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     user_id: str
     start: datetime
@@ -390,7 +434,10 @@ def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 def _utc_datetime(value: Any) -> datetime:
     if type(value) is datetime and value.tzinfo is not None:
-        return value.astimezone(UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+    if isinstance(value, pd.Timestamp) and value.tzinfo is not None:  # feature rows carry these
+        out: datetime = value.to_pydatetime()
+        return out if out.tzinfo is UTC else out.astimezone(UTC)
     stamp = pd.Timestamp(value)
     if stamp.tzinfo is None:
         raise InputError(f"bucket_start_ts {value!r} must be timezone-aware")
@@ -406,16 +453,19 @@ class OnlinePredictor:
 
     :meth:`predict_row` is the fast path (plain dicts, no pandas per minute: the online loop
     calls it once per closed minute); :meth:`predict_bucket` returns the same records as a
-    frame. Both go through :func:`score_matrix` with a one-row matrix, the batch code path.
+    frame. Both predict with a :class:`SingleRowPredictor` (``booster.predict`` of the row, bit
+    for bit) and score with :func:`score_row`, the one-row form of the batch's
+    :func:`score_matrix` (tested equal). The taxonomy mapping of a label is computed once per
+    configuration: like the batch, which maps the label names, it treats the label mapper as
+    a function of each label alone.
     """
 
     def __init__(self, config: PipelineConfig) -> None:
-        self.config = config
-        self._encoder = config.encoder()
         self._smoothers: dict[str, OnlineSmoother] = {}
         self._pending: dict[str, dict[int, _Pending]] = {}
         self._pushed: dict[str, int] = {}
         self._last_start: dict[str, datetime] = {}
+        self.swap_config(config)
 
     def swap_config(self, config: PipelineConfig) -> None:
         """Use a new configuration from the next minute on (policy hot reload).
@@ -427,6 +477,14 @@ class OnlinePredictor:
         """
         self.config = config
         self._encoder = config.encoder()
+        self._model = (
+            None
+            if config.booster is None
+            else SingleRowPredictor(config.booster, num_threads=config.num_threads)
+        )
+        self._mapped: dict[str, str] = {}
+        # a user whose last minute started this long before the closed time has a gap ahead
+        self._idle_after = timedelta(seconds=config.bucket_seconds + config.idle_gap_seconds)
 
     @property
     def lag_minutes(self) -> int:
@@ -442,34 +500,37 @@ class OnlinePredictor:
 
         Rows of one user must come in time order (each minute once).
         """
+        config = self.config
+        model = self._model
+        if model is None:
+            raise InputError("this pipeline has no model; give probabilities (rule baseline)")
         user_id = str(row["user_id"])
         start = _utc_datetime(row["bucket_start_ts"])
-        raw = predict_raw(self.config, self._encoder.encode_row(row))
-        scored = score_matrix(self.config, raw, np.array([user_id], dtype=object))
+        raw = model.predict(self._encoder.encode_row(row, out=model.row))
+        scored = score_row(config, raw, user_id)
         smoother = self._smoothers.get(user_id)
         if smoother is None:
-            smoother = OnlineSmoother(
-                self.config.smooth_window,
-                bucket_seconds=self.config.bucket_seconds,
-                idle_gap_seconds=self.config.idle_gap_seconds,
+            smoother = self._smoothers[user_id] = OnlineSmoother(
+                config.smooth_window,
+                bucket_seconds=config.bucket_seconds,
+                idle_gap_seconds=config.idle_gap_seconds,
             )
-            self._smoothers[user_id] = smoother
-        pending = self._pending.setdefault(user_id, {})
+            self._pending[user_id] = {}
         position = self._pushed.get(user_id, 0)
         self._pushed[user_id] = position + 1
-        core = int(scored.core_index[0])
-        pending[position] = _Pending(
+        core_label = str(config.label_set[scored.core_index])
+        self._pending[user_id][position] = _Pending(
             user_id,
             start,
-            str(self.config.label_set[core]),
-            float(np.round(scored.confidence[0], _CONFIDENCE_DECIMALS)),
-            bool(scored.is_rejected[0]),
-            probs_to_json(scored.probs[0]),
-            self.config.model_id,
+            core_label,
+            round_confidence(scored.confidence),
+            scored.is_rejected,
+            probs_to_json(scored.probs),
+            config.model_id,
         )
-        done = smoother.push(scored.reject_labels[0], start)
+        done = smoother.push(MIXED_UNKNOWN if scored.is_rejected else core_label, start)
         self._last_start[user_id] = start
-        return self._emit(user_id, done)
+        return self._emit(user_id, done) if done else []
 
     def predict_bucket(self, row: Mapping[str, Any]) -> pd.DataFrame:
         """:meth:`predict_row` returning a normalized predictions frame."""
@@ -497,13 +558,16 @@ class OnlinePredictor:
         waiting for the next minute, just sooner.
         """
         until = _utc_datetime(closed_until)
-        bucket = timedelta(seconds=self.config.bucket_seconds)
-        gap = timedelta(seconds=self.config.idle_gap_seconds)
+        idle = [
+            user_id
+            for user_id, last in self._last_start.items()
+            if until - last > self._idle_after and self._pending[user_id]
+        ]
+        if not idle:
+            return []
         out: list[OnlineRecord] = []
-        for user_id in sorted(self._last_start):
-            last = self._last_start[user_id]
-            if self._pending.get(user_id) and until - (last + bucket) > gap:
-                out.extend(self.flush_records(user_id))
+        for user_id in sorted(idle):
+            out.extend(self.flush_records(user_id))
         return out
 
     def _emit(self, user_id: str, done: Sequence[SmoothedMinute]) -> list[OnlineRecord]:
@@ -512,7 +576,6 @@ class OnlinePredictor:
         pending = self._pending[user_id]
         items = [pending.pop(m.position) for m in done]
         smoothed = [m.label for m in done]
-        mapped = self.config.map_labels(smoothed)
         return [
             {
                 "user_id": p.user_id,
@@ -525,5 +588,15 @@ class OnlinePredictor:
                 "core_probs": p.probs_json,
                 "model_id": p.model_id,
             }
-            for p, label, m in zip(items, smoothed, mapped, strict=True)
+            for p, label, m in zip(items, smoothed, self._map(smoothed), strict=True)
         ]
+
+    def _map(self, labels: list[str]) -> list[str]:
+        """The configuration's taxonomy mapping of ``labels``, remembered per label."""
+        known = self._mapped
+        try:
+            return [known[label] for label in labels]
+        except KeyError:
+            mapped = self.config.map_labels(labels)
+            known.update(zip(labels, mapped, strict=True))
+            return mapped

@@ -9,6 +9,7 @@ Batch runs write one Parquet partition per user and local date
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -34,11 +35,26 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "model_id",
 )
 _PROB_DECIMALS = 10
+_json_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) uses
 
 
 def probs_to_json(probs: Sequence[float] | np.ndarray) -> str:
-    """Canonical JSON list of probabilities (rounded so batch and online agree exactly)."""
-    return json.dumps([round(float(p), _PROB_DECIMALS) for p in probs], separators=(",", ":"))
+    """Canonical JSON list of probabilities (rounded so batch and online agree exactly).
+
+    The text of ``json.dumps([round(float(p), 10) for p in probs], separators=(",", ":"))``:
+    JSON writes a finite float as its ``repr``, so the list is joined directly (the ``json``
+    module only for NaN or infinity, which it spells differently; tested equal).
+    """
+    values = (
+        np.asarray(probs, dtype=np.float64).tolist()
+        if isinstance(probs, np.ndarray)
+        else [float(p) for p in probs]
+    )
+    rounded = [round(v, _PROB_DECIMALS) for v in values]
+    text = "[" + ",".join(map(repr, rounded)) + "]"
+    if "n" in text:  # 'nan' or 'inf': no finite float's repr has an 'n'
+        return json.dumps(rounded, separators=(",", ":"))
+    return text
 
 
 def empty_predictions() -> pd.DataFrame:
@@ -77,24 +93,40 @@ def normalize_predictions(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def record_to_json(record: Mapping[str, Any]) -> str:
-    """One record as a canonical JSON line (used by the online log and parity tests)."""
+    """One record as a canonical JSON line (used by the online log and parity tests).
+
+    The text of ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)`` for ``obj`` =
+    the record's fields in :data:`PREDICTION_COLUMNS` order (strings, the confidence rounded
+    to 10 decimals as a float, ``is_rejected`` as a bool), assembled directly with the string
+    escaper ``json.dumps`` itself uses (tested equal): the online loop writes one per minute.
+    """
     ts = record["bucket_start_ts"]
     if type(ts) is datetime and ts.tzinfo is not None:
-        ts_text = ts.astimezone(UTC).isoformat()  # the online fast path: no pandas per line
+        # the online fast path: no pandas per line
+        ts_text = (ts if ts.tzinfo is UTC else ts.astimezone(UTC)).isoformat()
     else:
         ts_text = pd.Timestamp(ts).tz_convert(UTC).isoformat()
-    obj = {
-        "user_id": str(record["user_id"]),
-        "bucket_start_ts": ts_text,
-        "core_label": str(record["core_label"]),
-        "confidence": round(float(record["confidence"]), _PROB_DECIMALS),
-        "is_rejected": bool(record["is_rejected"]),
-        "predicted_label": str(record["predicted_label"]),
-        "mapped_label": str(record["mapped_label"]),
-        "core_probs": str(record["core_probs"]),
-        "model_id": str(record["model_id"]),
-    }
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    confidence = round(float(record["confidence"]), _PROB_DECIMALS)
+    return (
+        '{"user_id":'
+        + _json_str(str(record["user_id"]))
+        + ',"bucket_start_ts":'
+        + _json_str(ts_text)
+        + ',"core_label":'
+        + _json_str(str(record["core_label"]))
+        + ',"confidence":'
+        + (repr(confidence) if math.isfinite(confidence) else json.dumps(confidence))
+        + (',"is_rejected":true' if record["is_rejected"] else ',"is_rejected":false')
+        + ',"predicted_label":'
+        + _json_str(str(record["predicted_label"]))
+        + ',"mapped_label":'
+        + _json_str(str(record["mapped_label"]))
+        + ',"core_probs":'
+        + _json_str(str(record["core_probs"]))
+        + ',"model_id":'
+        + _json_str(str(record["model_id"]))
+        + "}"
+    )
 
 
 def frame_from_records(lines: Iterable[str]) -> pd.DataFrame:
