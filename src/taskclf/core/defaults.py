@@ -28,6 +28,10 @@ MIXED_UNKNOWN: Final = "Mixed/Unknown"
 DEFAULT_SMOOTH_WINDOW: Final = 3
 DEFAULT_MIN_BLOCK_SECONDS: Final = 180
 DEFAULT_POLL_SECONDS: Final = 30.0
+# The online log is fsynced once this many minutes of records were written since the last
+# fsync (and always when the loop stops): predictions are derived data, recomputed from
+# ActivityWatch after a power loss (see infer.prediction.OnlineRecordWriter).
+DEFAULT_ONLINE_FSYNC_MINUTES: Final = 10
 
 # Features.
 DEFAULT_BUCKET_SECONDS: Final = 60

@@ -4,11 +4,14 @@ Each poll fetches the recent events of every supported bucket, adds them to the 
 :class:`~taskclf.infer.feature_state.FeatureState`, closes every complete minute (never a
 partial one) and runs the closed rows through :class:`~taskclf.infer.pipeline.OnlinePredictor`
 — the same pipeline as batch, so the records equal those of ``infer batch`` over the same
-events. Records are appended durably to the day's JSONL file; a minute already in that file is
-never written again (restarts are safe). A changed inference policy is hot-reloaded (an invalid
-one is ignored and the old one kept); a server that goes away is retried with bounded backoff
-and the minutes it missed are caught up when it is back. On stop, pending minutes are flushed
-and the day's segments and report are written.
+events. Records are appended to the day's JSONL file through an
+:class:`~taskclf.infer.prediction.OnlineRecordWriter` (complete lines, fsynced every
+``fsync_every_minutes`` minutes of records and when the loop stops); a minute already in that
+file is never written again, so restarts are safe and recompute what a power loss cut off.
+A changed inference policy is hot-reloaded (an invalid one is ignored and the old one kept); a
+server that goes away is retried with bounded backoff and the minutes it missed are caught up
+when it is back. On stop, pending minutes are flushed, the files synced and closed, and the
+day's segments and report are written.
 
 Fetching: aw-server answers a range query with the events overlapping it, each clipped to the
 range. A bucket is read from ``since = min(latest event start seen, first open minute - idle
@@ -37,7 +40,11 @@ from taskclf.adapters.activitywatch.export import (
     parse_events,
 )
 from taskclf.core.config import Config, load_or_create_title_secret
-from taskclf.core.defaults import DEFAULT_IDLE_GAP_SECONDS, DEFAULT_POLL_SECONDS
+from taskclf.core.defaults import (
+    DEFAULT_IDLE_GAP_SECONDS,
+    DEFAULT_ONLINE_FSYNC_MINUTES,
+    DEFAULT_POLL_SECONDS,
+)
 from taskclf.core.errors import ArtifactError, SourceError, TaskclfError
 from taskclf.core.paths import Layout
 from taskclf.core.time import floor_minute, local_date, utc_now
@@ -49,7 +56,7 @@ from taskclf.infer.pipeline import (
     records_frame,
     segments_of,
 )
-from taskclf.infer.prediction import append_online_records, read_online_records
+from taskclf.infer.prediction import OnlineRecordWriter, read_online_records
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
 from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy
 from taskclf.report.daily import build_daily_reports, write_daily_report
@@ -89,6 +96,9 @@ class OnlineLoop:
         settle_seconds: A minute is closed only this long after it ended, so late heartbeats
             of a watcher are in before the minute is predicted.
         warmup_minutes: History fetched at start so rolling features and smoothing have context.
+        fsync_every_minutes: The day's file is fsynced once this many minutes of records were
+            written since the last fsync, and when the loop stops (see
+            :class:`~taskclf.infer.prediction.OnlineRecordWriter`).
     """
 
     def __init__(
@@ -103,6 +113,7 @@ class OnlineLoop:
         clock: Callable[[], datetime] = utc_now,
         settle_seconds: float = 5.0,
         warmup_minutes: int = 60,
+        fsync_every_minutes: int = DEFAULT_ONLINE_FSYNC_MINUTES,
     ) -> None:
         self.layout = layout
         self.config = config
@@ -132,6 +143,8 @@ class OnlineLoop:
         self._seen: dict[str, dict[Any, tuple[int, int]]] = {}
         self._origin = start
         self._written_until: dict[date, datetime | None] = {}
+        self.fsync_every_minutes = fsync_every_minutes
+        self._writers: dict[date, OnlineRecordWriter] = {}
 
     # policy ----------------------------------------------------------------------------
     def _stamp(self) -> tuple[int, int, int] | None:
@@ -256,12 +269,32 @@ class OnlineLoop:
             part = [r for r in by_day[day] if last is None or r["bucket_start_ts"] > last]
             if not part:
                 continue
-            append_online_records(self.layout.online_predictions_file(self.user_id, day), part)
+            self._writer(day).write(part)
             self._written_until[day] = max(r["bucket_start_ts"] for r in part)
             self.stats.days.add(day)
             written.extend(part)
         self.stats.minutes_written += len(written)
         return written
+
+    def _writer(self, day: date) -> OnlineRecordWriter:
+        """The open writer of the day's file; closes the writers of earlier days.
+
+        Records come in time order, so no later minute belongs to an earlier local day.
+        """
+        writer = self._writers.get(day)
+        if writer is None:
+            for old in [d for d in self._writers if d < day]:
+                self._writers.pop(old).close()
+            writer = self._writers[day] = OnlineRecordWriter(
+                self.layout.online_predictions_file(self.user_id, day),
+                fsync_every=self.fsync_every_minutes,
+            )
+        return writer
+
+    def close_writers(self) -> None:
+        """fsync and close the day files' writers (a later write opens them again)."""
+        while self._writers:
+            self._writers.popitem()[1].close()
 
     def _last_written(self, day: date) -> datetime | None:
         if day not in self._written_until:
@@ -329,7 +362,10 @@ class OnlineLoop:
 
     def finish(self) -> list[date]:
         """Flush pending minutes, then write each touched day's segments and report."""
-        self._write(self.predictor.flush_records())
+        try:
+            self._write(self.predictor.flush_records())
+        finally:
+            self.close_writers()
         for day in sorted(self.stats.days):
             records = read_online_records(self.layout.online_predictions_file(self.user_id, day))
             if records.empty:

@@ -2,15 +2,18 @@
 
 Batch runs write one Parquet partition per user and local date
 (``Layout.predictions_partition``); the online loop appends the same records as JSON lines
-(``Layout.online_predictions_file``). Both go through :func:`record_to_json` /
-:func:`frame_from_records`, so a record from either path compares byte for byte.
+(``Layout.online_predictions_file``) through an :class:`OnlineRecordWriter`. Both go through
+:func:`record_to_json` / :func:`frame_from_records`, so a record from either path compares
+byte for byte.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from taskclf.core._atomic import append_line_durably, atomic_write_with
+from taskclf.core.defaults import DEFAULT_ONLINE_FSYNC_MINUTES
 from taskclf.core.errors import ArtifactError
 from taskclf.core.paths import Layout
 
@@ -226,6 +230,111 @@ def _drop_torn_tail(path: Path) -> None:
         fh.truncate(data.rfind(b"\n") + 1)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+class OnlineRecordWriter:
+    """Appends online records to one JSONL file through a descriptor it keeps open.
+
+    Opening drops a torn last line (left by a crash mid-write) once. Each :meth:`write`
+    appends its records as complete lines with one ``os.write`` on an ``O_APPEND``
+    descriptor, so a crash can leave a partial line only at the end of the file, which
+    :func:`read_online_records` ignores and the next open drops. A write that fails part-way
+    (e.g. a full disk, Ctrl+C) is cut back to the last complete line before the error
+    propagates. The writer assumes it is the file's only writer (the online loop of one user
+    is the only writer of that user's day file).
+
+    Durability: the file is fsynced once ``fsync_every`` minutes of records (one record per
+    minute) were written since the last fsync, and always on :meth:`flush` and
+    :meth:`close` (the online loop closes its writers when it stops), instead of once per
+    minute as :func:`append_online_records` does. The per-minute fsync protected nothing a
+    user gave: predictions are derived data. A killed process loses nothing (its writes are
+    in the operating system's cache); a power loss can lose the records written since the
+    last fsync (fewer than ``fsync_every`` minutes' worth between writes). A restarted loop
+    finds the last minute on disk (``OnlineLoop`` reads the day's file before writing to it)
+    and computes every later minute again from ActivityWatch's events (those inside its
+    warm-up window; ``taskclf infer batch`` recomputes any range), giving the same records
+    byte for byte. No label or other acknowledged user input lives here: the label store
+    (``labels.store``) keeps its synchronous durability for every write.
+
+    Args:
+        path: The JSONL file (created with its directory if missing).
+        fsync_every: Minutes of records between fsyncs (>= 1; 1 is an fsync per write).
+    """
+
+    def __init__(self, path: Path, *, fsync_every: int = DEFAULT_ONLINE_FSYNC_MINUTES) -> None:
+        if fsync_every < 1:
+            raise ValueError(f"fsync_every must be >= 1 minute, got {fsync_every}")
+        self.path = Path(path)
+        self.fsync_every = fsync_every
+        self.fsyncs = 0  # how many fsyncs so far (for benchmarks and tests)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(self.path)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(self.path, flags, 0o666)
+        self._size = os.fstat(self._fd).st_size
+        self._unsynced = 0
+        # if the writer is dropped without close() (or at interpreter exit): fsync and close
+        self._finalizer = weakref.finalize(self, _sync_and_close, self._fd)
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def write(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Append ``records`` (one JSON line each, one ``os.write``); return how many.
+
+        Raises:
+            ValueError: The writer is closed.
+        """
+        if not records:
+            return 0
+        if self.closed:
+            raise ValueError(f"the writer of '{self.path}' is closed")
+        data = "".join([record_to_json(r) + "\n" for r in records]).encode("utf-8")
+        try:
+            done = os.write(self._fd, data)
+            while done < len(data):  # a regular file takes it whole unless the disk is full
+                done += os.write(self._fd, data[done:])
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # back to the last complete line
+            raise
+        self._size += len(data)
+        self._unsynced += len(records)
+        if self._unsynced >= self.fsync_every:
+            self.flush()
+        return len(records)
+
+    def flush(self) -> None:
+        """fsync now if anything was written since the last fsync."""
+        if self._unsynced and not self.closed:
+            os.fsync(self._fd)
+            self._unsynced = 0
+            self.fsyncs += 1
+
+    def close(self) -> None:
+        """fsync what is not yet synced, then close the file (idempotent)."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._finalizer.detach()
+            os.close(self._fd)
+
+    def __enter__(self) -> OnlineRecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sync_and_close(fd: int) -> None:
+    """Finalizer of a writer that was not closed: best-effort fsync, then close."""
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def read_online_records(path: Path) -> pd.DataFrame:
