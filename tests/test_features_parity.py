@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from taskclf.core.errors import InputError
@@ -132,3 +132,106 @@ def test_records_equal_frame_rows(version):
         assert list(rec) == list(batch.columns)
         bad = [c for c in batch.columns if not _same(rec[c], row[c])]
         assert bad == []
+
+
+def _online_records(ev: pd.DataFrame, *, grow: bool, steps: list[int], **kw) -> list[dict]:
+    """Like :func:`_online`, with ``close_until_records`` and a cycle of step sizes.
+
+    Steps of one minute take the plain-Python path (``features._one``), longer steps the
+    batch code, so a mixed cycle also checks the hand-over of the fold state between them.
+    """
+    state = FeatureState(**{**KW, **kw})
+    first = ev["start_ts"].min().floor("min")
+    last = max(ev["end_ts"].max(), ev["start_ts"].max()).ceil("min") + pd.Timedelta(minutes=1)
+    out: list[dict] = []
+    t, k = first, 0
+    while t < last:
+        t = t + pd.Timedelta(minutes=steps[k % len(steps)])
+        k += 1
+        started = ev[ev["start_ts"] < t].copy()
+        if grow:
+            clip = started["kind"] != "input"
+            started.loc[clip, "end_ts"] = started.loc[clip, "end_ts"].clip(upper=t)
+        state.add_events(started)
+        out += state.close_until_records(t.to_pydatetime())
+    return out
+
+
+def _assert_records_equal(records: list[dict], batch: pd.DataFrame) -> None:
+    assert len(records) == len(batch)
+    for rec, (_, row) in zip(records, batch.iterrows(), strict=True):
+        assert list(rec) == list(batch.columns)
+        bad = [(c, rec[c], row[c]) for c in batch.columns if not _same(rec[c], row[c])]
+        assert bad == []
+
+
+# On a 15-second grid, ties between apps, events touching bucket boundaries and rows one
+# empty minute apart are common: the cases where a plain-Python rule most easily drifts.
+grid_start = st.integers(0, SPAN // 15).map(lambda k: k * 15)
+grid_window = st.tuples(
+    grid_start,
+    st.sampled_from([0, 15, 30, 45, 60, 120, 300]),
+    st.sampled_from(APPS[:3]),
+    st.sampled_from(TITLES),
+)
+grid_afk = st.tuples(
+    grid_start, st.sampled_from([15, 45, 60, 120, 600]), st.sampled_from(["afk", "not-afk"])
+)
+grid_input = st.tuples(
+    grid_start,
+    st.sampled_from([0, 15, 60, 90]),
+    st.fixed_dictionaries(
+        {"presses": st.integers(0, 3), "clicks": st.integers(0, 2)},
+        optional={"deltaX": st.integers(0, 5), "scrollY": st.integers(0, 2)},
+    ),
+)
+grid_web = st.tuples(grid_start, st.sampled_from([0, 15, 60, 180]), st.sampled_from(URLS))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.tuples(
+            st.lists(window_ev, min_size=1, max_size=25),
+            st.lists(afk_ev, max_size=8),
+            st.lists(input_ev, max_size=10),
+            st.lists(web_ev, max_size=6),
+        ),
+        st.tuples(
+            st.lists(grid_window, min_size=1, max_size=20),
+            st.lists(grid_afk, max_size=8),
+            st.lists(grid_input, max_size=10),
+            st.lists(grid_web, max_size=6),
+        ),
+    ),
+    st.booleans(),
+    st.sampled_from([[1], [1], [1, 1, 1, 4], [3, 1, 1]]),
+    st.sampled_from(["v1", "v3"]),
+)
+@example(  # the first row is inactive (window time while AFK): it still opens a session
+    mix=([(0, 120, "Code.exe", "a"), (200, 30, "chrome.exe", "b")], [(0, 150, "afk")], [], []),
+    grow=False,
+    steps=[1],
+    version="v1",
+)
+def test_one_minute_records_equal_batch(mix, grow, steps, version):
+    window, afk, inputs, web = mix
+    ev = events(window=window, afk=afk, inputs=inputs, web=web)
+    batch = build_features(ev, **KW, schema_version=version)
+    got = _online_records(ev, grow=grow, steps=steps, schema_version=version)
+    _assert_records_equal(got, batch)
+
+
+def test_one_minute_records_real_export():
+    from conftest import REAL_DATA
+    from taskclf.adapters.activitywatch.events import normalize_buckets
+    from taskclf.adapters.activitywatch.export import parse_export
+
+    parsed = parse_export(REAL_DATA / "aw_mhacks_LAPTOP-MCRJASPH_export.json")
+    ev = normalize_buckets(parsed.buckets, secret=b"s" * 32)
+    t_lo = pd.Timestamp("2023-11-18T20:00:00Z")
+    ev = ev[(ev["start_ts"] >= t_lo) & (ev["start_ts"] < t_lo + pd.Timedelta(hours=3))]
+    ev = ev.reset_index(drop=True)
+    batch = build_features(ev, **KW)
+    assert len(batch) > 100
+    _assert_records_equal(_online_records(ev, grow=True, steps=[1]), batch)

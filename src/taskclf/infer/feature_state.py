@@ -2,9 +2,12 @@
 
 :class:`FeatureState` keeps a small buffer of recent normalized events and the fold state of
 ``features._fold`` (open session, title repeats, current app run, the last 15 minutes of rows).
-Closing a minute runs exactly the batch code — ``aggregate_minutes`` restricted to the new
-buckets, then ``fold`` with the carried state — so, given the same events, the rows equal
-``features.build.build_features`` row for row (tested with random event mixes).
+Closing several minutes at once runs exactly the batch code — ``aggregate_minutes``
+restricted to the new buckets, then ``fold`` with the carried state; closing one minute as
+records (the online loop's step) runs ``features._one``, the same definitions in plain Python
+on the events touching that minute. Either way, given the same events, the rows equal
+``features.build.build_features`` row for row (tested with random event mixes, and with
+mixed step sizes that hand the fold state from one path to the other).
 
 Contract for exact parity: when a minute is closed, every event overlapping it must already
 have been added (an event still in progress may be added with its current end; window, AFK
@@ -12,9 +15,8 @@ and web coverage of the past does not change when it grows). Events that arrive 
 minute was closed only affect later minutes. Input events are split over minutes by their
 full duration, so add them once complete.
 
-Per closed minute the cost is a few dozen small numpy operations over the buffered events
-(the buffer keeps only events that can still matter: those ending within one idle gap before
-the next open minute).
+The buffer keeps only events that can still matter: those ending within one idle gap before
+the next open minute (pruned when new events are added).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from taskclf.features._fold import (
     fold,
 )
 from taskclf.features._minutes import EventArrays, aggregate_minutes
+from taskclf.features._one import FALLBACK, EventLists, ScalarFold, TitleMemo, close_one
 from taskclf.features.build import _check_params
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,8 +81,11 @@ class FeatureState:
         self.schema_version = schema_version
         self.params = FoldParams(bucket_seconds, idle_gap_seconds)
         self._events = EventArrays()
-        self._fold = FoldState()
+        self._fold: FoldState | None = FoldState()
+        self._scalar: ScalarFold | None = None  # the fold state while closing one at a time
+        self._lists: EventLists | None = None  # the buffer as Python lists (built when needed)
         self._title_cache: dict[str, Any] = {}
+        self._memo = TitleMemo()
         self._ctx = RowContext(user_id, device_id, timezone, schema_version, self.params)
         self._next: int | None = (
             None if start is None else _to_us(start, "start") // self.params.bucket_us
@@ -102,7 +108,10 @@ class FeatureState:
         if events.empty:
             return
         new = EventArrays.from_frame(events)
+        if self._next is not None:
+            self._prune()
         self._events = self._events.merged(new)
+        self._lists = None
         if self._next is None:
             firsts = [int(c["start"].min()) for c in new.kinds.values() if c["start"].size]
             self._next = min(firsts) // self.params.bucket_us
@@ -118,11 +127,38 @@ class FeatureState:
     def close_until_records(self, until: datetime) -> list[dict[str, Any]]:
         """Like :meth:`close_until`, as plain dicts (cheaper; for ``MatrixEncoder.encode_row``).
 
-        The values equal the frame's cells, except a missing ``device_id`` is None.
+        The values equal the frame's cells, except a missing ``device_id`` is None. Closing
+        exactly one bucket (the online loop's usual step) takes the plain-Python path of
+        ``features._one``; several buckets at once go through the batch code.
         """
+        end_bucket = _to_us(until, "until") // self.params.bucket_us
+        if self._next is not None and end_bucket == self._next + 1:
+            got = self._close_one()
+            if got is not FALLBACK:
+                return [] if got is None else [got]  # type: ignore[list-item]
         return assemble_records(
             self._close(until), self._ctx, self._events.titles, self._title_cache
         )
+
+    def _close_one(self) -> dict[str, Any] | str | None:
+        assert self._next is not None
+        if self._scalar is None:
+            assert self._fold is not None
+            self._scalar = ScalarFold.from_state(self._fold)
+            self._fold = None
+        if self._lists is None:
+            self._lists = EventLists(self._events)
+        got = close_one(self._lists, self._next, self._scalar, self._ctx, self._memo)
+        if got is not FALLBACK:
+            self._next += 1
+        return got
+
+    def _fold_state(self) -> FoldState:
+        if self._fold is None:
+            assert self._scalar is not None
+            self._fold = self._scalar.to_state()
+            self._scalar = None
+        return self._fold
 
     def _close(self, until: datetime) -> dict[str, Any]:
         end_bucket = _to_us(until, "until") // self.params.bucket_us
@@ -135,9 +171,8 @@ class FeatureState:
             lo=self._next,
             hi=end_bucket,
         )
-        cols, self._fold = fold(mins, self._fold, self.params)
+        cols, self._fold = fold(mins, self._fold_state(), self.params)
         self._next = end_bucket
-        self._prune()
         return cols if mins.size else {}
 
     def close_minute(self, bucket_start: datetime) -> pd.DataFrame:
@@ -167,3 +202,4 @@ class FeatureState:
             live = set(self._events.kinds.get("window", {}).get("title", np.zeros(0)).tolist())
             self._events.titles = {k: v for k, v in self._events.titles.items() if k in live}
             self._title_cache = {k: v for k, v in self._title_cache.items() if k in live}
+            self._memo.values = {k: v for k, v in self._memo.values.items() if k in live}

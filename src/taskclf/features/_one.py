@@ -1,0 +1,677 @@
+"""One closed bucket in plain Python: the online fast path of feature building.
+
+Closing one minute online through the batch code (:func:`~taskclf.features._minutes.
+aggregate_minutes`, :func:`~taskclf.features._fold.fold`, :func:`~taskclf.features._fold.
+assemble_records`) runs a few hundred numpy calls on arrays of a handful of values, where
+each call's fixed cost dominates. :func:`close_one` computes the same row for exactly one
+bucket with Python scalars, following the same definitions step by step (see the docstrings of
+``_minutes``, ``windows``, ``sessions`` and ``dynamics``) and the same floating-point
+operations in the same order, so its record equals the batch row bit for bit (tested against
+``build_features`` with random event mixes, minute by minute).
+
+It works on the events that can touch the bucket: those overlapping it (for overlap
+resolution, AFK and input, only the events covering an instant of the bucket matter) and, for
+the browser-domain fallback, the latest tab event started before the bucket's end. The fold
+state is kept as Python values (:class:`ScalarFold`) and converted to and from the batch
+:class:`~taskclf.features._fold.FoldState` when the online builder switches paths.
+
+Any value the batch code treats specially (a missing app, title or source) makes
+:func:`close_one` return :data:`FALLBACK`, and the caller runs the batch code instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
+from taskclf.core.defaults import TITLE_SKETCH_BUCKETS
+from taskclf.core.hashing import title_bucket
+from taskclf.core.schema import get_schema
+from taskclf.features._fold import (
+    _SKETCH_COLUMNS,
+    _STAT_NAMES,
+    FoldParams,
+    FoldState,
+    RowContext,
+)
+from taskclf.features._minutes import EventArrays
+from taskclf.features.domain import NON_BROWSER, UNKNOWN_DOMAIN
+from taskclf.features.dynamics import window_buckets
+from taskclf.features.sessions import RunCarry, SessionCarry, _session_name
+from taskclf.features.text import sketch_to_dense
+
+NAN: Final = float("nan")
+FALLBACK: Final = "fallback"
+_KINDS = ("window", "afk", "input", "web")
+_INT_STATS = (True, True, False, False, True)  # title_char/token counts, separators are ints
+
+
+@dataclass
+class ScalarRow:
+    """What the look-back features need of one emitted row."""
+
+    minute: int
+    change: int
+    keys: float
+    clicks: float
+    mouse: float
+    apps: list[tuple[str, int]]  # (app, window µs), apps in lexical order
+
+
+@dataclass
+class ScalarFold:
+    """:class:`~taskclf.features._fold.FoldState` as Python values (mutated in place)."""
+
+    last_active: int = -1
+    session_start: int = -1
+    titles: dict[str, int] = field(default_factory=dict)
+    run_app: str | None = None
+    run_end: int = -1
+    run_start: int = -1
+    rows: list[ScalarRow] = field(default_factory=list)
+
+    @classmethod
+    def from_state(cls, state: FoldState) -> ScalarFold:
+        s, r, ctx = state.session, state.run, state.context
+        rows = [
+            ScalarRow(m, c, k, cl, md, [])
+            for m, c, k, cl, md in zip(
+                ctx["minute"].tolist(),
+                ctx["app_change_count"].tolist(),
+                ctx["keys_per_min"].tolist(),
+                ctx["clicks_per_min"].tolist(),
+                ctx["mouse_distance"].tolist(),
+                strict=True,
+            )
+        ]
+        for i, app, us in zip(
+            ctx["app_row"].tolist(), ctx["app"].tolist(), ctx["app_us"].tolist(), strict=True
+        ):
+            rows[i].apps.append((app, us))
+        for row in rows:
+            row.apps.sort()
+        return cls(
+            last_active=-1 if s.last_active_minute is None else s.last_active_minute,
+            session_start=-1 if s.session_start_minute is None else s.session_start_minute,
+            titles=dict(s.titles),
+            run_app=r.app,
+            run_end=-1 if r.end is None else r.end,
+            run_start=-1 if r.run_start is None else r.run_start,
+            rows=rows,
+        )
+
+    def to_state(self) -> FoldState:
+        session = SessionCarry(
+            last_active_minute=None if self.last_active < 0 else self.last_active,
+            session_start_minute=None if self.session_start < 0 else self.session_start,
+            titles=dict(self.titles),
+        )
+        run = RunCarry(
+            app=self.run_app,
+            end=None if self.run_app is None else self.run_end,
+            run_start=None if self.run_app is None else self.run_start,
+        )
+        pairs = [(i, a, u) for i, row in enumerate(self.rows) for a, u in row.apps]
+        app = np.empty(len(pairs), dtype=object)
+        app[:] = [a for _, a, _ in pairs]
+        context = {
+            "minute": np.array([r.minute for r in self.rows], dtype=np.int64),
+            "app_change_count": np.array([r.change for r in self.rows], dtype=np.int64),
+            "keys_per_min": np.array([r.keys for r in self.rows], dtype=np.float64),
+            "clicks_per_min": np.array([r.clicks for r in self.rows], dtype=np.float64),
+            "mouse_distance": np.array([r.mouse for r in self.rows], dtype=np.float64),
+            "app_row": np.array([i for i, _, _ in pairs], dtype=np.int64),
+            "app": app,
+            "app_us": np.array([u for _, _, u in pairs], dtype=np.int64),
+        }
+        return FoldState(session=session, run=run, context=context)
+
+
+_NEEDED = {
+    "window": ("start", "end", "src", "app", "title", "cat"),
+    "afk": ("start", "end", "src", "notafk"),
+    "input": ("start", "end", "src", "vals"),
+    "web": ("start", "end", "src", "dom"),
+}
+
+
+class EventLists:
+    """The buffered events of :class:`EventArrays` as Python lists, per kind (built once).
+
+    ``longest[kind]`` is the longest event of the kind, so a scan for the events touching a
+    bucket can start at the first event that started at most that long before it. Input
+    events also carry whether they count as keyboard / mouse activity.
+    """
+
+    def __init__(self, ev: EventArrays) -> None:
+        self.cols: dict[str, dict[str, list[Any]]] = {}
+        self.longest: dict[str, int] = {}
+        for kind in _KINDS:
+            got = ev.kinds.get(kind)
+            if got is None or got["start"].size == 0:
+                self.cols[kind] = {k: [] for k in (*_NEEDED[kind], "kb", "mouse")}
+                self.longest[kind] = 0
+                continue
+            cols = self.cols[kind] = {k: got[k].tolist() for k in _NEEDED[kind]}
+            self.longest[kind] = max(max(map(operator.sub, cols["end"], cols["start"])), 0)
+            if kind == "input":
+                # the activity tests of _minutes._input_cols (NaN > 0 is False, as nan_to_num's 0)
+                v = got["vals"]
+                cols["kb"] = (v[:, 0] > 0).tolist()
+                cols["mouse"] = ((v[:, 1] > 0) | (v[:, 2] > 0) | (v[:, 3] > 0)).tolist()
+        self.titles = ev.titles
+
+    def first(self, kind: str, b0: int) -> int:
+        """Index of the first event of ``kind`` that can reach ``b0`` or later."""
+        return bisect.bisect_left(self.cols[kind]["start"], b0 - self.longest[kind])
+
+
+@dataclass
+class _Stage1:
+    """The bucket's stage-1 aggregates (the scalars of ``Minutes.cols`` for one row)."""
+
+    window_us: int
+    pieces: list[tuple[int, int, int]]  # (start, end, window event index), in time order
+    by_app: dict[str, int]
+    dom_app: str
+    dom_cat: str
+    dom_us: int
+    dom_title: str
+    event_count: float
+    notafk_us: int
+    afk_present: bool
+    max_idle_run: float
+    inputs: list[float]  # presses, clicks, distance, scroll, backspaces, shortcuts
+    kb_s: float
+    mouse_s: float
+    any_s: float
+    domain: str
+    sources: list[str]
+
+
+def _union(ivs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Union of positive intervals (touching ones merged), sorted."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(ivs):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _subtract(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``A \\ B`` for sorted disjoint interval lists; maximal sorted disjoint result."""
+    if not a or not b:
+        return a
+    points = sorted({p for iv in a + b for p in iv})
+    keep = []
+    for lo, hi in itertools.pairwise(points):
+        in_a = any(s <= lo < e for s, e in a)
+        if in_a and not any(s <= lo < e for s, e in b):
+            keep.append((lo, hi))
+    return _union(keep)
+
+
+def _argmax_key(by: dict[str, int]) -> str:
+    """The key with the largest value; ties: the lexically smallest key."""
+    best = ""
+    best_v = -1
+    for k in sorted(by):
+        if by[k] > best_v:
+            best, best_v = k, by[k]
+    return best
+
+
+def _window_pieces(lists: EventLists, b0: int, b1: int) -> list[tuple[int, int, int]]:
+    """Foreground pieces inside ``[b0, b1)``: the covering event that started last wins."""
+    w = lists.cols["window"]
+    starts, ends = w["start"], w["end"]
+    hi = bisect.bisect_left(starts, b1)
+    cand = [i for i in range(lists.first("window", b0), hi) if ends[i] > b0 and ends[i] > starts[i]]
+    if not cand:
+        return []
+    if len(cand) == 1:
+        i = cand[0]
+        return [(max(starts[i], b0), min(ends[i], b1), i)]
+    points = sorted(
+        {b0, b1} | {max(starts[i], b0) for i in cand} | {min(ends[i], b1) for i in cand}
+    )
+    out: list[tuple[int, int, int]] = []
+    for a, c in itertools.pairwise(points):
+        win = -1
+        for i in cand:  # ascending canonical order: the last cover wins
+            if starts[i] <= a < ends[i]:
+                win = i
+        if win < 0:
+            continue
+        if out and out[-1][2] == win and out[-1][1] == a:
+            out[-1] = (out[-1][0], c, win)
+        else:
+            out.append((a, c, win))
+    return out
+
+
+def _stage1(lists: EventLists, b: int, b_us: int, gap_us: int) -> _Stage1 | str | None:
+    """Stage-1 aggregates of bucket ``b``; None when it has no row; FALLBACK when unsure."""
+    b0, b1 = b * b_us, (b + 1) * b_us
+    w, a = lists.cols["window"], lists.cols["afk"]
+    pieces = _window_pieces(lists, b0, b1)
+    # AFK: unions per status inside the bucket (the rest cannot change the bucket's stats)
+    na: list[tuple[int, int]] = []
+    afk: list[tuple[int, int]] = []
+    afk_src: set[str] = set()
+    present = False
+    a_s, a_e, a_on, a_src = a["start"], a["end"], a["notafk"], a["src"]
+    for i in range(lists.first("afk", b0), bisect.bisect_left(a_s, b1)):
+        s, e = a_s[i], a_e[i]
+        if e > s and e > b0:
+            (na if a_on[i] else afk).append((max(s, b0), min(e, b1)))
+            if type(a_src[i]) is not str:
+                return FALLBACK
+            afk_src.add(a_src[i])
+            present = True
+    na = _union(na)
+    notafk_us = sum(e - s for s, e in na)
+    window_us = sum(e - s for s, e, _ in pieces)
+    if window_us <= 0 and notafk_us <= 0:
+        return None
+    eff = _subtract(_union(afk), na)
+    afk_run = max((e - s for s, e in eff), default=0)
+    # window time per app, dominant app and title
+    by_app: dict[str, int] = {}
+    cats: dict[str, Any] = {}
+    sources: set[str] = set(afk_src)
+    apps, cat_col, titles, srcs = (
+        w.get("app", []),
+        w.get("cat", []),
+        w.get("title", []),
+        w.get("src", []),
+    )
+    for s, e, i in pieces:
+        app, src = apps[i], srcs[i]
+        if type(app) is not str or type(titles[i]) is not str or type(src) is not str:
+            return FALLBACK
+        by_app[app] = by_app.get(app, 0) + (e - s)
+        cats[app] = cat_col[i]
+        sources.add(src)
+    if by_app:
+        dom_app = _argmax_key(by_app)
+        dom_cat, dom_us = cats[dom_app], by_app[dom_app]
+        by_title: dict[str, int] = {}
+        for s, e, i in pieces:
+            if apps[i] == dom_app:
+                by_title[titles[i]] = by_title.get(titles[i], 0) + (e - s)
+        dom_title = _argmax_key(by_title)
+    else:
+        dom_app, dom_cat, dom_us, dom_title = NO_APP_ID, NO_APP_CATEGORY, 0, ""
+    ws = w["start"]
+    event_count = float(bisect.bisect_left(ws, b1) - bisect.bisect_left(ws, b0))
+    inputs = _input(lists, b, b0, b1, b_us, sources)
+    if inputs is None:
+        return FALLBACK
+    domain = _domain(lists, b, b0, b1, b_us, gap_us, sources)
+    if domain is None:
+        return FALLBACK
+    vals, kb, mouse, anyv = inputs
+    return _Stage1(
+        window_us=window_us,
+        pieces=pieces,
+        by_app=by_app,
+        dom_app=dom_app,
+        dom_cat=dom_cat,
+        dom_us=dom_us,
+        dom_title=dom_title,
+        event_count=event_count,
+        notafk_us=notafk_us,
+        afk_present=present,
+        max_idle_run=afk_run / 1e6 if present else NAN,
+        inputs=vals,
+        kb_s=kb,
+        mouse_s=mouse,
+        any_s=anyv,
+        domain=domain,
+        sources=sorted(sources),
+    )
+
+
+def _hits(lists: EventLists, kind: str, b: int, b_us: int) -> list[int]:
+    """Events of one kind with a piece in bucket ``b`` (``split_by_bucket`` semantics)."""
+    starts, ends = lists.cols[kind]["start"], lists.cols[kind]["end"]
+    hi = bisect.bisect_left(starts, (b + 1) * b_us)
+    lo = lists.first(kind, b * b_us)
+    return [i for i in range(lo, hi) if max(ends[i] - 1, starts[i]) // b_us >= b]
+
+
+def _input(
+    lists: EventLists, b: int, b0: int, b1: int, b_us: int, sources: set[str]
+) -> tuple[list[float], float, float, float] | None:
+    """Input sums of the bucket (split by overlap), and keyboard / mouse / any seconds."""
+    hit = _hits(lists, "input", b, b_us)
+    if not hit:
+        return [NAN] * 6, NAN, NAN, NAN
+    k = lists.cols["input"]
+    starts, ends, vals, srcs = k["start"], k["end"], k["vals"], k["src"]
+    on_kb, on_mouse = k["kb"], k["mouse"]
+    totals = [0.0] * 6
+    counts = [0] * 6
+    kb = mouse = anyv = 0.0
+    for i in hit:
+        s, e = starts[i], ends[i]
+        if type(srcs[i]) is not str:
+            return None
+        sources.add(srcs[i])
+        p_s = max(s, b0)
+        over = max(min(e, b1), p_s) - p_s
+        dur = e - s
+        frac = over / dur if dur > 0 else 1.0
+        for j, x in enumerate(vals[i]):
+            v = x * frac
+            if v == v:
+                totals[j] = totals[j] + v
+                counts[j] += 1
+        if on_kb[i]:
+            kb = kb + over
+        if on_mouse[i]:
+            mouse = mouse + over
+        if on_kb[i] or on_mouse[i]:
+            anyv = anyv + over
+    out = [totals[j] if counts[j] > 0 else NAN for j in range(6)]
+    return out, min(kb, b_us) / 1e6, min(mouse, b_us) / 1e6, min(anyv, b_us) / 1e6
+
+
+def _domain(
+    lists: EventLists, b: int, b0: int, b1: int, b_us: int, gap_us: int, sources: set[str]
+) -> str | None:
+    """The bucket's domain category (most seconds, else the latest recent tab, else unknown)."""
+    k = lists.cols["web"]
+    starts = k["start"]
+    if not starts:
+        return UNKNOWN_DOMAIN
+    ends, doms, srcs = k["end"], k["dom"], k["src"]
+    by_dom: dict[str, int] = {}
+    for i in _hits(lists, "web", b, b_us):
+        if type(srcs[i]) is not str or type(doms[i]) is not str:
+            return None
+        sources.add(srcs[i])
+        p_s = max(starts[i], b0)
+        p_e = max(min(ends[i], b1), p_s)
+        if p_e > p_s:
+            by_dom[doms[i]] = by_dom.get(doms[i], 0) + (p_e - p_s)
+    if by_dom:
+        return _argmax_key(by_dom)
+    last = bisect.bisect_left(starts, b1) - 1
+    if last >= 0 and starts[last] >= b0 - gap_us:
+        dom = doms[last]
+        return dom if type(dom) is str else None
+    return UNKNOWN_DOMAIN
+
+
+def _lookbacks(rows: list[ScalarRow], windows: tuple[int, ...]) -> list[tuple[float, ...]]:
+    """``windows._lookback_sum_small`` of the last row for each window, in one pass.
+
+    Per window: (switches, keys total, keys count, mouse total, mouse count), each summed
+    with the same additions in the same order as the batch code (the last row first, then
+    backwards while inside the window).
+    """
+    t = len(rows) - 1
+    last = rows[t].minute
+    out: list[tuple[float, ...]] = []
+    for window in windows:
+        chg = keys = mouse = 0.0
+        n_keys = n_mouse = 0
+        for i in range(t, max(t - window, -1), -1):
+            row = rows[i]
+            if last - row.minute >= window:
+                break
+            chg = chg + row.change
+            v = row.keys
+            if v == v:
+                keys = keys + v
+                n_keys += 1
+            v = row.mouse
+            if v == v:
+                mouse = mouse + v
+                n_mouse += 1
+        out.append((chg, keys, float(n_keys), mouse, float(n_mouse)))
+    return out
+
+
+def _app_windows(rows: list[ScalarRow], windows: tuple[int, ...]) -> list[tuple[float, float]]:
+    """``windows._app_window_one`` of the last row for each window: (entropy, top-2 share).
+
+    The shares and sums use the same IEEE operations as the batch code; the logarithms come
+    from one ``np.log`` call, as numpy's log (not ``math.log``) is what the batch code uses.
+    """
+    shares: list[float] = []
+    spans: list[tuple[int, int, float, float]] = []
+    by_app: dict[str, int] = {}
+    last = rows[-1].minute
+    i = len(rows)
+    for window in windows:  # ascending: each window extends the previous one backwards
+        while i > 0 and len(rows) - i < window and last - rows[i - 1].minute < window:
+            i -= 1
+            for app, us in rows[i].apps:
+                by_app[app] = by_app.get(app, 0) + us
+        sums = [by_app[a] for a in sorted(by_app)]
+        total = 0.0
+        for v in sums:
+            total += float(v)
+        if not total > 0:
+            spans.append((len(shares), len(shares), NAN, NAN))
+            continue
+        top_sum = 0.0
+        for v in sorted(sums, reverse=True)[:2]:
+            top_sum += float(v)
+        first = len(shares)
+        shares.extend(v / total for v in sums)
+        spans.append((first, len(shares), total, min(top_sum / total, 1.0)))
+    logs = np.log(np.array(shares, dtype=np.float64)).tolist() if shares else []
+    out = []
+    for first, stop, total, top2 in spans:
+        if total != total:
+            out.append((NAN, NAN))
+            continue
+        acc = 0.0
+        for j in range(first, stop):
+            p = shares[j]
+            acc += -p * logs[j] if p > 0 else 0.0
+        out.append((acc + 0.0, top2))
+    return out
+
+
+@dataclass
+class TitleMemo:
+    """Per title hash: the v3 title statistics and the dense sketch as Python lists."""
+
+    values: dict[str, list[Any]] = field(default_factory=dict)
+
+    def get(self, title: str, table: dict[str, tuple[Any, ...]]) -> list[Any]:
+        got = self.values.get(title)
+        if got is None:
+            if title and title in table:
+                row = table[title]
+                stats = [float(v) for v in row[:5]]
+                sketch = np.concatenate(
+                    [sketch_to_dense(row[5] or ""), sketch_to_dense(row[6] or "")]
+                ).tolist()
+            else:
+                stats, sketch = [0.0] * 5, [0.0] * (2 * TITLE_SKETCH_BUCKETS)
+            ints = [int(v) if is_int else v for v, is_int in zip(stats, _INT_STATS, strict=True)]
+            got = self.values[title] = sketch + ints  # the v3 column order
+        return got
+
+
+_TIMES: dict[tuple[int, int, str], tuple[Any, Any, int, int]] = {}
+
+
+def _times(b: int, b_us: int, zone: str) -> tuple[Any, Any, int, int]:
+    """Bucket start / end ``Timestamp`` and local hour / weekday (as ``_fold._scalar_times``)."""
+    key = (b, b_us, zone)
+    got = _TIMES.get(key)
+    if got is None:
+        start = pd.Timestamp(b * b_us, unit="us", tz="UTC")
+        local = start.tz_convert(zone)
+        end = pd.Timestamp((b + 1) * b_us, unit="us", tz="UTC")
+        if len(_TIMES) > 4096:
+            _TIMES.clear()
+        got = _TIMES[key] = (start, end, int(local.hour), int(local.day_of_week))
+    return got
+
+
+def close_one(
+    lists: EventLists,
+    b: int,
+    fold: ScalarFold,
+    ctx: RowContext,
+    memo: TitleMemo,
+) -> dict[str, Any] | str | None:
+    """The schema record of bucket ``b`` (None: no row; FALLBACK: use the batch code).
+
+    ``fold`` is updated in place when a record (or None) is returned, and untouched on
+    FALLBACK. ``b`` must come after every row already folded.
+    """
+    params: FoldParams = ctx.params
+    b_us, gap_us = params.bucket_us, params.idle_gap_us
+    st = _stage1(lists, b, b_us, gap_us)
+    if st is None or isinstance(st, str):
+        return st
+    # app runs (sessions.run_fold): pieces in time order
+    change = 0
+    dwell = 0.0
+    prev_app, prev_end, run_start = fold.run_app, fold.run_end, fold.run_start
+    apps = lists.cols["window"].get("app", [])
+    for s, e, i in st.pieces:
+        app = apps[i]
+        has_prev = prev_app is not None
+        changed = has_prev and app != prev_app
+        if not has_prev or changed or s - prev_end >= gap_us:
+            run_start = s
+        if changed:
+            change += 1
+        if app == st.dom_app:
+            dwell = (e - run_start) / 1e6
+        prev_app, prev_end = app, e
+    # sessions (sessions.session_fold for one row)
+    active = st.notafk_us > 0 or (not st.afk_present and st.window_us > 0)
+    last = fold.last_active
+    starts = active and (last < 0 or (b - last - 1) * b_us >= gap_us)
+    if fold.session_start < 0:
+        starts = True
+    if starts:
+        fold.session_start = b
+        fold.titles = {}
+    if active:
+        fold.last_active = b
+    start_min = fold.session_start
+    repeat = fold.titles.get(st.dom_title, 0)
+    fold.titles[st.dom_title] = repeat + 1
+    fold.run_app, fold.run_end, fold.run_start = prev_app, prev_end, run_start
+    # input rates (_fold._input_rates)
+    scale = 60.0 / params.bucket_seconds
+    presses, clicks, distance, scroll, backspaces, shortcuts = st.inputs
+    ratio = min(backspaces / presses, 1.0) if presses > 0 else NAN
+    keys = presses * scale
+    clicks_pm = clicks * scale
+    mouse = distance * 1.0
+    # look-back features (dynamics.dynamic_features for the last row)
+    rows = fold.rows
+    prev = rows[-1] if rows else None
+    rows.append(ScalarRow(b, change, keys, clicks_pm, mouse, sorted(st.by_app.items())))
+    k5 = window_buckets(300, params.bucket_seconds)
+    k15 = window_buckets(900, params.bucket_seconds)
+    look5, look15 = _lookbacks(rows, (k5, k15))
+    rolling = [
+        look[j] / look[j + 1] if look[j + 1] > 0 else NAN
+        for j in (1, 3)
+        for look in (look5, look15)
+    ]
+    near = prev is not None and b - prev.minute < 2
+    deltas = [
+        keys - (prev.keys if near and prev else NAN),
+        clicks_pm - (prev.clicks if near and prev else NAN),
+        mouse - (prev.mouse if near and prev else NAN),
+    ]
+    (ent5, _), (ent15, top2) = _app_windows(rows, (k5, k15))
+    keep_from = b - k15
+    while rows and rows[0].minute <= keep_from:
+        rows.pop(0)
+    # the record (_fold._base_columns / assemble_records)
+    t_start, t_end, hour, dow = _times(b, b_us, ctx.timezone)
+    schema = get_schema(ctx.schema_version)
+    cat = st.dom_cat
+    values = {
+        "user_id": ctx.user_id,
+        "device_id": ctx.device_id,
+        "session_id": _session_name(start_min, b_us),
+        "bucket_start_ts": t_start,
+        "bucket_end_ts": t_end,
+        "schema_version": schema.VERSION,
+        "schema_hash": schema.SCHEMA_HASH,
+        "source_ids": st.sources,
+        "app_id": st.dom_app,
+        "app_category": cat,
+        "window_title_hash": st.dom_title,
+        "is_browser": cat == "browser",
+        "is_editor": cat == "editor",
+        "is_terminal": cat == "terminal",
+        "app_switch_count_last_5m": int(look5[0]),
+        "app_foreground_time_ratio": min(st.dom_us / b_us, 1.0),
+        "app_change_count": change,
+        "app_dwell_time_seconds": dwell,
+        "app_entropy_5m": ent5,
+        "app_entropy_15m": ent15,
+        "top2_app_concentration_15m": top2,
+        "idle_return_indicator": starts and active,
+        "keys_per_min": keys,
+        "backspace_ratio": ratio,
+        "shortcut_rate": shortcuts * scale,
+        "clicks_per_min": clicks_pm,
+        "scroll_events_per_min": scroll * scale,
+        "mouse_distance": mouse,
+        "active_seconds_keyboard": min(st.kb_s, 60.0),
+        "active_seconds_mouse": min(st.mouse_s, 60.0),
+        "active_seconds_any": min(st.any_s, 60.0),
+        "max_idle_run_seconds": min(st.max_idle_run, 60.0),
+        "event_density": st.event_count * (60e6 / b_us),
+        "domain_category": st.domain if cat == "browser" else NON_BROWSER,
+        "window_title_bucket": title_bucket(st.dom_title) if st.dom_title else 0,
+        "title_repeat_count_session": repeat,
+        "keys_per_min_rolling_5": rolling[0],
+        "keys_per_min_rolling_15": rolling[1],
+        "mouse_distance_rolling_5": rolling[2],
+        "mouse_distance_rolling_15": rolling[3],
+        "keys_per_min_delta": deltas[0],
+        "clicks_per_min_delta": deltas[1],
+        "mouse_distance_delta": deltas[2],
+        "app_switch_count_last_15m": int(look15[0]),
+        "hour_of_day": hour,
+        "day_of_week": dow,
+        "session_length_so_far": ((b + 1) - start_min) * (b_us / 1e6),
+    }
+    if _in_order(ctx.schema_version, values):
+        if ctx.schema_version == "v3":
+            values.update(zip(_V3_TAIL, memo.get(st.dom_title, lists.titles), strict=True))
+        return values
+    return {c: values[c] for c in schema.COLUMNS}
+
+
+_V3_TAIL: Final = (*_SKETCH_COLUMNS, *_STAT_NAMES)
+_ORDERED: dict[str, bool] = {}
+
+
+def _in_order(version: str, values: dict[str, Any]) -> bool:
+    """Whether ``values`` (then, for v3, the title columns) is the schema's column order."""
+    got = _ORDERED.get(version)
+    if got is None:
+        tail = _V3_TAIL if version == "v3" else ()
+        got = _ORDERED[version] = (*values, *tail) == get_schema(version).COLUMNS
+    return got
