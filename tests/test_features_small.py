@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskclf.features import _fold, _minutes, _small, dynamics, sessions, windows
+from taskclf.features import _events_small, _fold, _minutes, _small, dynamics, sessions, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -310,3 +312,70 @@ def test_deltas_small_match_vector(data: list, n_targets: int) -> None:
     assert fast.keys() == slow.keys()
     for k in fast:
         assert fast[k].dtype == slow[k].dtype and fast[k].tobytes() == slow[k].tobytes()
+
+
+def _same_cell(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 300), st.sampled_from([0, 1, 30, 90]), st.sampled_from(["A", "B"])
+        ),
+        max_size=8,
+    ),
+    st.lists(st.tuples(st.integers(0, 300), st.sampled_from([1, 60]), st.booleans()), max_size=4),
+    st.lists(
+        st.tuples(
+            st.integers(0, 300),
+            st.sampled_from([0, 5]),
+            st.fixed_dictionaries(
+                {"presses": st.integers(0, 5)},
+                optional={
+                    "deltaX": st.integers(0, 9),
+                    "deltaY": st.integers(0, 9),
+                    "scrollX": st.integers(0, 2),
+                    "scrollY": st.integers(0, 2),
+                },
+            ),
+        ),
+        max_size=6,
+    ),
+    st.lists(st.tuples(st.integers(0, 300), st.sampled_from([0, 20]), st.booleans()), max_size=4),
+    st.randoms(use_true_random=False),
+)
+def test_small_event_arrays_match_pandas(window, afk, inputs, web, rnd) -> None:
+    from test_features_helpers import events
+
+    ev = events(
+        window=[(s, d, f"{a}.exe", a.lower()) for s, d, a in window],
+        afk=[(s, d, "afk" if on else "not-afk") for s, d, on in afk],
+        inputs=inputs,
+        web=[(s, d, "https://github.com/x" if g else "") for s, d, g in web],
+    )
+    rows = list(range(len(ev)))
+    rnd.shuffle(rows)  # the canonical order must not depend on the frame's order
+    ev = ev.iloc[rows].reset_index(drop=True)
+    assert _events_small.small_kinds(ev, _minutes.TITLE_STAT_COLUMNS) is not None or ev.empty
+    fast = _minutes.EventArrays.from_frame(ev)
+    with patch.object(_events_small, "SMALL_FRAME", -1):
+        slow = _minutes.EventArrays.from_frame(ev)
+    assert set(fast.kinds) == set(slow.kinds)
+    for kind, cols in slow.kinds.items():
+        assert set(fast.kinds[kind]) == set(cols)
+        for key, want in cols.items():
+            got = fast.kinds[kind][key]
+            assert got.dtype == want.dtype and got.shape == want.shape, (kind, key)
+            if want.dtype == object:
+                assert all(
+                    _same_cell(x, y) for x, y in zip(got.tolist(), want.tolist(), strict=True)
+                ), key
+            else:
+                np.testing.assert_array_equal(got, want)
+    assert fast.titles.keys() == slow.titles.keys()
+    for h, want_row in slow.titles.items():
+        assert all(_same_cell(x, y) for x, y in zip(fast.titles[h], want_row, strict=True))

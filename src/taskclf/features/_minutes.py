@@ -25,6 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
+from taskclf.features._events_small import small_kinds
 from taskclf.features._small import factorize_sorted, isin_sorted, row_name_lists
 from taskclf.features.domain import UNKNOWN_DOMAIN
 from taskclf.features.windows import (
@@ -70,6 +71,9 @@ class EventArrays:
     @classmethod
     def from_frame(cls, events: pd.DataFrame) -> EventArrays:
         """Convert a normalized events frame (``adapters.activitywatch.events``)."""
+        small = small_kinds(events, TITLE_STAT_COLUMNS)
+        if small is not None:  # a poll's few events: plain Python, the same arrays
+            return cls(kinds=small[0], titles=small[1])
         out = cls()
         order = _canonical_order(events)
         kind_codes, kind_names = pd.factorize(events["kind"])
