@@ -27,7 +27,7 @@ Rules shared by every function here:
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -361,13 +361,15 @@ def _smooth(arr: NDArray[np.object_], breaks: NDArray[np.bool_], half: int) -> l
 
 def _vote(window_labels: Sequence[str], center: str) -> str:
     """The scalar form of :func:`majority_codes`: strict plurality, else the center label."""
-    counts = Counter(window_labels)
+    counts: dict[str, int] = {}  # a plain dict: a few labels, no Counter set-up per minute
+    for label in window_labels:
+        counts[label] = counts.get(label, 0) + 1
     best = max(counts.values())
     winners = [label for label, count in counts.items() if count == best]
     return winners[0] if len(winners) == 1 else center
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     run_index: int
     position: int
@@ -475,9 +477,12 @@ class OnlineSmoother:
         return start
 
     def _finalize(self, run_index: int) -> SmoothedMinute:
-        lo, hi = run_index - self._half, run_index + self._half
-        window = [e.label for e in self._recent if lo <= e.run_index <= hi]
-        center = next(e for e in self._recent if e.run_index == run_index)
+        # ``_recent`` holds the run's last minutes, run indices consecutive up to run_len - 1
+        recent = self._recent
+        i = run_index - (self._run_len - len(recent))
+        lo, hi = max(0, i - self._half), min(len(recent), i + self._half + 1)
+        window = [recent[j].label for j in range(lo, hi)]
+        center = recent[i]
         return SmoothedMinute(center.position, center.bucket_start, _vote(window, center.label))
 
     def _finish_run(self) -> list[SmoothedMinute]:
