@@ -178,6 +178,9 @@ class CalibratorStore:
         p, one_d = as_matrix(core_probs)
         if one_d:
             raise InputError(f"calibrate_batch needs shape (n, k), got {p.shape[1:]}")
+        if len(p) == 1 and len(user_ids) == 1 and isinstance(user_ids[0], str):
+            # one row of one user (the online path): no grouping
+            return apply_normalized(self.get_calibrator(user_ids[0]), normalize_rows(p))
         uids = np.asarray(user_ids, dtype=object)
         if uids.shape != (p.shape[0],):
             raise InputError(
@@ -186,8 +189,6 @@ class CalibratorStore:
         p = normalize_rows(p)
         if not self.user_calibrators:
             return apply_normalized(self.global_calibrator, p)
-        if len(uids) == 1 and isinstance(uids[0], str):  # one row (the online path)
-            return apply_normalized(self.get_calibrator(uids[0]), p)
         codes, uniques = pd.factorize(uids, use_na_sentinel=True)
         if (codes < 0).any():
             raise InputError(f"user_ids[{int(np.flatnonzero(codes < 0)[0])}] is missing")
