@@ -490,11 +490,11 @@ def _app_windows(rows: list[ScalarRow], windows: tuple[int, ...]) -> list[tuple[
 
 @dataclass
 class TitleMemo:
-    """Per title hash: the v3 title statistics and the dense sketch as Python lists."""
+    """Per title hash: the v3 title columns (dense sketch, then statistics) as a dict."""
 
-    values: dict[str, list[Any]] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def get(self, title: str, table: dict[str, tuple[Any, ...]]) -> list[Any]:
+    def get(self, title: str, table: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
         got = self.values.get(title)
         if got is None:
             if title and title in table:
@@ -506,7 +506,7 @@ class TitleMemo:
             else:
                 stats, sketch = [0.0] * 5, [0.0] * (2 * TITLE_SKETCH_BUCKETS)
             ints = [int(v) if is_int else v for v, is_int in zip(stats, _INT_STATS, strict=True)]
-            got = self.values[title] = sketch + ints  # the v3 column order
+            got = self.values[title] = dict(zip(_V3_TAIL, sketch + ints, strict=True))
         return got
 
 
@@ -659,7 +659,7 @@ def close_one(
     }
     if _in_order(ctx.schema_version, values):
         if ctx.schema_version == "v3":
-            values.update(zip(_V3_TAIL, memo.get(st.dom_title, lists.titles), strict=True))
+            values.update(memo.get(st.dom_title, lists.titles))
         return values
     return {c: values[c] for c in schema.COLUMNS}
 
