@@ -8,8 +8,10 @@
 2. ``features._fold.fold`` — a fold over the row buckets in time order for everything that
    looks back (sessions, app runs and dwell, title repeats, 5/15-minute windows, deltas).
 
-The online builder (``infer.feature_state.FeatureState``) runs the same two stages one closed
-minute at a time with the carried fold state, so its rows equal the batch rows exactly.
+The online builder (``infer.feature_state.FeatureState``) runs the same two stages over the
+newly closed minutes with the carried fold state; for exactly one minute it runs
+``features._one``, the same definitions in plain Python. Its rows equal the batch rows
+exactly (tested both ways).
 
 Semantics worth knowing (see the stage modules for the full list): a row exists for every
 bucket with window time or not-afk time; the dominant app has the most overlapping seconds
