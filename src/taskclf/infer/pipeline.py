@@ -6,10 +6,12 @@ the user's own time series) → segments (merge short) → taxonomy mapping of t
 output record.
 
 Batch calls :func:`run_pipeline` on a frame of many users; online calls
-:meth:`OnlinePredictor.predict_bucket` with one closed minute. Both use :func:`score_matrix`
-for everything up to the reject decision and the same smoothing rule (the online smoother is
-the fold form of the batch smoother, with a lag of ``window // 2`` minutes), so the records they
-produce are identical.
+:meth:`OnlinePredictor.predict_row` with one closed minute. Up to the reject decision online
+uses the one-row forms of the batch steps, each tested equal to its batch form bit for bit:
+LightGBM's prepared single-row prediction (:class:`SingleRowPredictor`) for
+``booster.predict``, and :func:`score_row` for :func:`score_matrix`. Both then apply the same
+smoothing rule (the online smoother is the fold form of the batch smoother, with a lag of
+``window // 2`` minutes), so the records they produce are identical.
 """
 
 from __future__ import annotations
@@ -475,13 +477,13 @@ class OnlinePredictor:
         names the model that scored its minute; its taxonomy mapping is the one current when
         it is emitted.
         """
-        self.config = config
-        self._encoder = config.encoder()
-        self._model = (
+        encoder = config.encoder()
+        model = (
             None
             if config.booster is None
             else SingleRowPredictor(config.booster, num_threads=config.num_threads)
         )
+        self.config, self._encoder, self._model = config, encoder, model
         self._mapped: dict[str, str] = {}
         # a user whose last minute started this long before the closed time has a gap ahead
         self._idle_after = timedelta(seconds=config.bucket_seconds + config.idle_gap_seconds)
