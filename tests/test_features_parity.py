@@ -76,17 +76,21 @@ def test_incremental_equals_batch(window, afk, inputs, web, grow, step):
     pd.testing.assert_frame_equal(online, batch, check_exact=True)
 
 
-def test_real_export_parity_minute_by_minute():
+def _real_events(start: str, hours: int) -> pd.DataFrame:
+    """Normalized events of a real export that start within ``hours`` from ``start``."""
     from conftest import REAL_DATA
     from taskclf.adapters.activitywatch.events import normalize_buckets
     from taskclf.adapters.activitywatch.export import parse_export
 
     parsed = parse_export(REAL_DATA / "aw_mhacks_LAPTOP-MCRJASPH_export.json")
     ev = normalize_buckets(parsed.buckets, secret=b"s" * 32)
-    # one busy hour keeps the test short
-    t_lo = pd.Timestamp("2023-11-18T21:00:00Z")
-    ev = ev[(ev["start_ts"] >= t_lo) & (ev["start_ts"] < t_lo + pd.Timedelta(hours=1))]
-    ev = ev.reset_index(drop=True)
+    t_lo = pd.Timestamp(start)
+    ev = ev[(ev["start_ts"] >= t_lo) & (ev["start_ts"] < t_lo + pd.Timedelta(hours=hours))]
+    return ev.reset_index(drop=True)
+
+
+def test_real_export_parity_minute_by_minute():
+    ev = _real_events("2023-11-18T21:00:00Z", 1)  # one busy hour keeps the test short
     batch = build_features(ev, **KW)
     assert len(batch) > 30
     pd.testing.assert_frame_equal(_online(ev, grow=True, step=1), batch, check_exact=True)
@@ -223,15 +227,7 @@ def test_one_minute_records_equal_batch(mix, grow, steps, version):
 
 
 def test_one_minute_records_real_export():
-    from conftest import REAL_DATA
-    from taskclf.adapters.activitywatch.events import normalize_buckets
-    from taskclf.adapters.activitywatch.export import parse_export
-
-    parsed = parse_export(REAL_DATA / "aw_mhacks_LAPTOP-MCRJASPH_export.json")
-    ev = normalize_buckets(parsed.buckets, secret=b"s" * 32)
-    t_lo = pd.Timestamp("2023-11-18T20:00:00Z")
-    ev = ev[(ev["start_ts"] >= t_lo) & (ev["start_ts"] < t_lo + pd.Timedelta(hours=3))]
-    ev = ev.reset_index(drop=True)
+    ev = _real_events("2023-11-18T20:00:00Z", 3)
     batch = build_features(ev, **KW)
     assert len(batch) > 100
     _assert_records_equal(_online_records(ev, grow=True, steps=[1]), batch)

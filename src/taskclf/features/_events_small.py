@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 SMALL_FRAME = 256  # at most this many events take the plain-Python path
 
-_KIND_COLUMNS = {
+KIND_COLUMNS = {  # the columns each kind needs beyond times, ids and sources
     "window": ("app_id", "title_hash", "app_category"),
     "afk": ("status",),
     "input": ("presses", "clicks", "delta_x", "delta_y", "scroll_x", "scroll_y", "backspaces",
@@ -101,7 +101,7 @@ def small_kinds(
 
 def _input_values(events: pd.DataFrame, sel: list[int]) -> NDArray[np.float64]:
     """The (events, 6) input values, computed as ``_minutes._kind_arrays`` does."""
-    raw = {c: events[c].to_numpy(dtype=np.float64)[sel] for c in _KIND_COLUMNS["input"]}
+    raw = {c: events[c].to_numpy(dtype=np.float64)[sel] for c in KIND_COLUMNS["input"]}
     dist = np.hypot(raw["delta_x"], raw["delta_y"])
     sx, sy = raw["scroll_x"], raw["scroll_y"]
     both_missing = np.isnan(sx) & np.isnan(sy)

@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
-from taskclf.features._events_small import small_kinds
+from taskclf.features._events_small import KIND_COLUMNS, small_kinds
 from taskclf.features._small import factorize_sorted, isin_sorted, row_name_lists
 from taskclf.features.domain import UNKNOWN_DOMAIN
 from taskclf.features.windows import (
@@ -150,7 +150,7 @@ def _canonical_order(events: pd.DataFrame) -> NDArray[np.intp]:
 
 def _kind_arrays(events: pd.DataFrame, kind: str, sel: NDArray[np.intp]) -> dict[str, Any]:
     """The arrays of one event kind; ``sel`` are its rows of ``events`` in canonical order."""
-    needed = ["start_ts", "end_ts", "event_id", "source_id", *_KIND_COLUMNS[kind]]
+    needed = ["start_ts", "end_ts", "event_id", "source_id", *KIND_COLUMNS[kind]]
     part = events[needed].take(sel)
     cols: dict[str, Any] = {
         "start": _us(part["start_ts"]),
@@ -180,15 +180,6 @@ def _kind_arrays(events: pd.DataFrame, kind: str, sel: NDArray[np.intp]) -> dict
         ).astype(np.float64)
         cols["vals"] = vals.reshape(len(part), len(INPUT_VALUES))
     return cols
-
-
-_KIND_COLUMNS = {
-    "window": ("app_id", "title_hash", "app_category"),
-    "afk": ("status",),
-    "input": ("presses", "clicks", "delta_x", "delta_y", "scroll_x", "scroll_y", "backspaces",
-              "shortcuts"),
-    "web": ("domain_category",),
-}  # fmt: skip
 
 
 def _title_table(
