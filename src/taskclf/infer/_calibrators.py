@@ -34,8 +34,12 @@ def as_matrix(core_probs: ArrayLike) -> tuple[NDArray[np.float64], bool]:
         )
     one_d = p.ndim == 1
     p2 = p.reshape(1, -1) if one_d else p
-    if p2.shape[0] == 1 and all(0.0 <= v < math.inf for v in p2[0].tolist()):
-        return p2, one_d  # one valid row (the online path): no array temporaries
+    if p2.shape[0] == 1:  # one row (the online path): plain-Python check, no array temporaries
+        values = p2[0].tolist()
+        # a NaN or infinity makes the sum non-finite; a failed check falls through to the
+        # array check (finite values that overflow the sum are fine there)
+        if min(values) >= 0.0 and math.isfinite(sum(values)):
+            return p2, one_d
     bad = ~np.isfinite(p2) | (p2 < 0)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
