@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskclf.features import _events_small, _fold, _minutes, _small, dynamics, sessions, windows
+from taskclf.features import _event_lists, _fold, _minutes, _small, dynamics, sessions, windows
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -360,10 +360,14 @@ def test_small_event_arrays_match_pandas(window, afk, inputs, web, rnd) -> None:
     rows = list(range(len(ev)))
     rnd.shuffle(rows)  # the canonical order must not depend on the frame's order
     ev = ev.iloc[rows].reset_index(drop=True)
-    assert _events_small.small_kinds(ev, _minutes.TITLE_STAT_COLUMNS) is not None or ev.empty
+    assert _event_lists.small_rows(ev, _minutes.TITLE_STAT_COLUMNS) is not None or ev.empty
     fast = _minutes.EventArrays.from_frame(ev)
-    with patch.object(_events_small, "SMALL_FRAME", -1):
+    with patch.object(_event_lists, "SMALL_FRAME", -1):
         slow = _minutes.EventArrays.from_frame(ev)
+    _same_arrays(fast, slow)
+
+
+def _same_arrays(fast: _minutes.EventArrays, slow: _minutes.EventArrays) -> None:
     assert set(fast.kinds) == set(slow.kinds)
     for kind, cols in slow.kinds.items():
         assert set(fast.kinds[kind]) == set(cols)
@@ -371,11 +375,68 @@ def test_small_event_arrays_match_pandas(window, afk, inputs, web, rnd) -> None:
             got = fast.kinds[kind][key]
             assert got.dtype == want.dtype and got.shape == want.shape, (kind, key)
             if want.dtype == object:
-                assert all(
-                    _same_cell(x, y) for x, y in zip(got.tolist(), want.tolist(), strict=True)
-                ), key
+                pairs = zip(got.tolist(), want.tolist(), strict=True)
+                assert all(_same_cell(x, y) for x, y in pairs), key
             else:
                 np.testing.assert_array_equal(got, want)
     assert fast.titles.keys() == slow.titles.keys()
     for h, want_row in slow.titles.items():
         assert all(_same_cell(x, y) for x, y in zip(fast.titles[h], want_row, strict=True))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 600),  # start (s)
+            st.sampled_from([0, 1, 30, 90, 400]),  # duration (s)
+            st.sampled_from(["window", "afk", "input", "web"]),
+            st.integers(0, 5),  # which event (ids repeat: a growing or re-fetched event)
+        ),
+        max_size=30,
+    ),
+    st.lists(st.integers(1, 6), min_size=1, max_size=6),
+    st.integers(0, 600),
+)
+def test_event_buffer_matches_merged_arrays(specs, cuts, horizon_s) -> None:
+    """Adding polls to an EventBuffer (and pruning) gives the arrays of EventArrays.merged."""
+    from test_features_helpers import T0, events
+
+    frames = []
+    for k, (s, d, kind, which) in enumerate(specs):
+        one = events(
+            window=[(s, d, "A.exe", "t")] if kind == "window" else [],
+            afk=[(s, d, "afk" if which % 2 else "not-afk")] if kind == "afk" else [],
+            inputs=[(s, d, {"presses": which})] if kind == "input" else [],
+            web=[(s, d, "https://github.com/x")] if kind == "web" else [],
+        )
+        one["event_id"] = f"{kind}-{which}-{k % 3}"  # repeated ids with other ends
+        frames.append(one)
+    polls, at = [], 0
+    for c in cuts:
+        if at < len(frames):
+            polls.append(pd.concat(frames[at : at + c], ignore_index=True))
+        at += c
+    buffer = _event_lists.EventBuffer()
+    with patch.object(_event_lists, "SMALL_FRAME", -1):
+        want = _minutes.EventArrays()
+        for poll in polls:
+            want = want.merged(_minutes.EventArrays.from_frame(poll))
+    for poll in polls:
+        rows, titles = _event_lists.small_rows(poll, _minutes.TITLE_STAT_COLUMNS)
+        buffer.add(rows, titles)
+    got = _minutes.EventArrays(kinds=buffer.arrays(), titles=buffer.titles)
+    if polls:
+        _same_arrays(got, want)
+    horizon = int((T0.timestamp() + horizon_s) * 1e6)
+    buffer.prune(horizon)
+    if polls:
+        keep = {
+            kind: (c["end"] > horizon) | (c["start"] >= horizon) for kind, c in want.kinds.items()
+        }
+        pruned = want.select(keep)
+        _same_arrays(_minutes.EventArrays(kinds=buffer.arrays(), titles=buffer.titles), pruned)
+        for kind in _event_lists.KINDS:
+            c = pruned.kinds[kind]
+            longest = int((c["end"] - c["start"]).max()) if c["start"].size else 0
+            assert buffer.longest[kind] >= longest

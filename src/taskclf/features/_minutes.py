@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
-from taskclf.features._events_small import KIND_COLUMNS, small_kinds
+from taskclf.features._event_lists import KIND_COLUMNS, lists_to_arrays, small_rows
 from taskclf.features._small import factorize_sorted, isin_sorted, row_name_lists
 from taskclf.features.domain import UNKNOWN_DOMAIN
 from taskclf.features.windows import (
@@ -71,9 +71,9 @@ class EventArrays:
     @classmethod
     def from_frame(cls, events: pd.DataFrame) -> EventArrays:
         """Convert a normalized events frame (``adapters.activitywatch.events``)."""
-        small = small_kinds(events, TITLE_STAT_COLUMNS)
+        small = small_rows(events, TITLE_STAT_COLUMNS)
         if small is not None:  # a poll's few events: plain Python, the same arrays
-            return cls(kinds=small[0], titles=small[1])
+            return cls(kinds=lists_to_arrays(small[0]), titles=small[1])
         out = cls()
         order = _canonical_order(events)
         kind_codes, kind_names = pd.factorize(events["kind"])

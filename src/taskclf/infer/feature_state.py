@@ -24,13 +24,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from taskclf.core.defaults import DEFAULT_BUCKET_SECONDS, DEFAULT_IDLE_GAP_SECONDS
 from taskclf.core.errors import InputError
 from taskclf.core.time import ensure_utc, get_zone
 from taskclf.core.types import validate_user_id
+from taskclf.features._event_lists import EventBuffer, arrays_to_lists, small_rows
 from taskclf.features._fold import (
     FoldParams,
     FoldState,
@@ -39,8 +39,8 @@ from taskclf.features._fold import (
     assemble_records,
     fold,
 )
-from taskclf.features._minutes import EventArrays, aggregate_minutes
-from taskclf.features._one import FALLBACK, EventLists, ScalarFold, TitleMemo, close_one
+from taskclf.features._minutes import TITLE_STAT_COLUMNS, EventArrays, aggregate_minutes
+from taskclf.features._one import FALLBACK, ScalarFold, TitleMemo, close_one
 from taskclf.features.build import _check_params
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -80,10 +80,10 @@ class FeatureState:
         self.timezone = timezone
         self.schema_version = schema_version
         self.params = FoldParams(bucket_seconds, idle_gap_seconds)
-        self._events = EventArrays()
+        self._buffer = EventBuffer()
+        self._arrays: EventArrays | None = None  # the buffer as arrays (built when needed)
         self._fold: FoldState | None = FoldState()
         self._scalar: ScalarFold | None = None  # the fold state while closing one at a time
-        self._lists: EventLists | None = None  # the buffer as Python lists (built when needed)
         self._title_cache: dict[str, Any] = {}
         self._memo = TitleMemo()
         self._ctx = RowContext(user_id, device_id, timezone, schema_version, self.params)
@@ -101,19 +101,23 @@ class FeatureState:
     @property
     def buffered_events(self) -> int:
         """Events currently kept in the buffer."""
-        return sum(self._events.n(k) for k in ("window", "afk", "input", "web"))
+        return sum(self._buffer.n(k) for k in ("window", "afk", "input", "web"))
 
     def add_events(self, events: pd.DataFrame) -> None:
         """Add normalized events (duplicates by ``event_id`` keep the latest end)."""
         if events.empty:
             return
-        new = EventArrays.from_frame(events)
+        small = small_rows(events, TITLE_STAT_COLUMNS)
+        if small is None:
+            arrays = EventArrays.from_frame(events)
+            small = arrays_to_lists(arrays.kinds), arrays.titles
+        kinds, titles = small
         if self._next is not None:
             self._prune()
-        self._events = self._events.merged(new)
-        self._lists = None
+        self._buffer.add(kinds, titles)
+        self._arrays = None
         if self._next is None:
-            firsts = [int(c["start"].min()) for c in new.kinds.values() if c["start"].size]
+            firsts = [c["start"][0] for c in kinds.values() if c["start"]]
             self._next = min(firsts) // self.params.bucket_us
 
     def close_until(self, until: datetime) -> pd.DataFrame:
@@ -122,7 +126,7 @@ class FeatureState:
         Returns:
             The new rows (possibly none), schema columns, sorted by ``bucket_start_ts``.
         """
-        return assemble(self._close(until), self._ctx, self._events.titles, self._title_cache)
+        return assemble(self._close(until), self._ctx, self._buffer.titles, self._title_cache)
 
     def close_until_records(self, until: datetime) -> list[dict[str, Any]]:
         """Like :meth:`close_until`, as plain dicts (cheaper; for ``MatrixEncoder.encode_row``).
@@ -137,7 +141,7 @@ class FeatureState:
             if got is not FALLBACK:
                 return [] if got is None else [got]  # type: ignore[list-item]
         return assemble_records(
-            self._close(until), self._ctx, self._events.titles, self._title_cache
+            self._close(until), self._ctx, self._buffer.titles, self._title_cache
         )
 
     def _close_one(self) -> dict[str, Any] | str | None:
@@ -146,9 +150,7 @@ class FeatureState:
             assert self._fold is not None
             self._scalar = ScalarFold.from_state(self._fold)
             self._fold = None
-        if self._lists is None:
-            self._lists = EventLists(self._events)
-        got = close_one(self._lists, self._next, self._scalar, self._ctx, self._memo)
+        got = close_one(self._buffer, self._next, self._scalar, self._ctx, self._memo)
         if got is not FALLBACK:
             self._next += 1
         return got
@@ -164,8 +166,10 @@ class FeatureState:
         end_bucket = _to_us(until, "until") // self.params.bucket_us
         if self._next is None or end_bucket <= self._next:
             return {}
+        if self._arrays is None:
+            self._arrays = EventArrays(kinds=self._buffer.arrays(), titles=self._buffer.titles)
         mins = aggregate_minutes(
-            self._events,
+            self._arrays,
             self.params.bucket_us,
             self.params.idle_gap_us,
             lo=self._next,
@@ -194,12 +198,10 @@ class FeatureState:
         horizon = self._next * self.params.bucket_us - max(
             self.params.idle_gap_us, self.params.bucket_us
         )
-        keep = {}
-        for kind, c in self._events.kinds.items():
-            keep[kind] = (c["end"] > horizon) | (c["start"] >= horizon)
-        self._events = self._events.select(keep)
-        if len(self._events.titles) > _MAX_TITLES:
-            live = set(self._events.kinds.get("window", {}).get("title", np.zeros(0)).tolist())
-            self._events.titles = {k: v for k, v in self._events.titles.items() if k in live}
+        self._buffer.prune(horizon)
+        self._arrays = None
+        if len(self._buffer.titles) > _MAX_TITLES:
+            live = set(self._buffer.cols["window"]["title"])
+            self._buffer.titles = {k: v for k, v in self._buffer.titles.items() if k in live}
             self._title_cache = {k: v for k, v in self._title_cache.items() if k in live}
             self._memo.values = {k: v for k, v in self._memo.values.items() if k in live}

@@ -1,0 +1,257 @@
+"""Events as Python lists: the online buffer, and small frames converted without pandas.
+
+``EventArrays.from_frame`` selects and converts columns with pandas per event kind, which
+costs milliseconds whatever the frame's size; the online loop converts the few events of one
+poll each minute, and closes one minute at a time with plain-Python code (``features._one``)
+that reads events as lists. So the online builder keeps its buffer here, as lists:
+
+- :func:`small_rows` converts a small normalized events frame with one ``to_numpy`` per
+  column and a plain-Python sort into per-kind column lists (None when the frame is large or
+  holds a value the pandas path treats specially: a missing timestamp or id, a timestamp unit
+  other than microseconds, a missing window title), :func:`lists_to_arrays` turns them into
+  the arrays ``EventArrays.from_frame`` returns (tested equal), and :func:`arrays_to_lists`
+  goes the other way.
+- :class:`EventBuffer` holds each kind's events in canonical ``(start, event_id)`` order with
+  the merge rule of ``EventArrays.merged`` (the same ``event_id`` keeps the later end, the
+  newer on ties), drops what can no longer matter (:meth:`EventBuffer.prune`) and gives the
+  batch code its arrays (:meth:`EventBuffer.arrays`) when several minutes close at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+SMALL_FRAME = 256  # at most this many events take the plain-Python path
+
+KINDS = ("window", "afk", "input", "web")
+KIND_COLUMNS = {  # the frame columns each kind needs beyond times, ids and sources
+    "window": ("app_id", "title_hash", "app_category"),
+    "afk": ("status",),
+    "input": ("presses", "clicks", "delta_x", "delta_y", "scroll_x", "scroll_y", "backspaces",
+              "shortcuts"),
+    "web": ("domain_category",),
+}  # fmt: skip
+LIST_COLUMNS = {  # the per-kind lists (array names of EventArrays, plus input activity flags)
+    "window": ("start", "end", "id", "src", "app", "title", "cat"),
+    "afk": ("start", "end", "id", "src", "notafk"),
+    "input": ("start", "end", "id", "src", "vals", "kb", "mouse"),
+    "web": ("start", "end", "id", "src", "dom"),
+}
+Lists = dict[str, dict[str, list[Any]]]
+Titles = dict[Any, tuple[Any, ...]]
+
+
+def _micros(s: pd.Series) -> list[int] | None:
+    """Microseconds since the epoch of a tz-aware microsecond column (None otherwise)."""
+    arr = s.array
+    if getattr(arr, "tz", None) is None or getattr(arr, "unit", None) != "us":
+        return None
+    if bool(s.isna().any()):
+        return None
+    values: list[int] = arr.asi8.tolist()
+    return values
+
+
+def _objects(values: list[Any]) -> NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _activity(vals: list[list[float]]) -> tuple[list[bool], list[bool]]:
+    """Keyboard / mouse activity of input events, as ``_minutes._input_cols`` tests it.
+
+    ``np.nan_to_num(v) > 0``: NaN compares False, as its replacement 0.0 would.
+    """
+    kb = [v[0] > 0 for v in vals]
+    mouse = [v[1] > 0 or v[2] > 0 or v[3] > 0 for v in vals]
+    return kb, mouse
+
+
+def small_rows(events: pd.DataFrame, title_columns: tuple[str, ...]) -> tuple[Lists, Titles] | None:
+    """Per-kind column lists and the title table of a small frame, or None (see the module)."""
+    if len(events) > SMALL_FRAME:
+        return None
+    start, end = _micros(events["start_ts"]), _micros(events["end_ts"])
+    if start is None or end is None:
+        return None
+    ids = events["event_id"].to_numpy(dtype=object).tolist()
+    if any(type(i) is not str for i in ids):
+        return None
+    kind_of = events["kind"].to_numpy(dtype=object).tolist()
+    # canonical order: (start, event_id), ties kept in frame order (a stable sort)
+    order = sorted(range(len(ids)), key=lambda i: (start[i], ids[i]))
+    sources = events["source_id"].to_numpy(dtype=object).tolist()
+    cache: dict[str, list[Any]] = {}
+
+    def column(name: str) -> list[Any]:
+        if name not in cache:
+            cache[name] = events[name].to_numpy(dtype=object).tolist()
+        return cache[name]
+
+    kinds: Lists = {}
+    titles: Titles = {}
+    for kind in KINDS:
+        sel = [i for i in order if kind_of[i] == kind]
+        cols: dict[str, list[Any]] = {
+            "start": [start[i] for i in sel],
+            "end": [end[i] for i in sel],
+            "id": [ids[i] for i in sel],
+            "src": [sources[i] for i in sel],
+        }
+        if kind == "window":
+            for key, name in (("app", "app_id"), ("title", "title_hash"), ("cat", "app_category")):
+                cols[key] = [column(name)[i] for i in sel]
+            if any(type(t) is not str for t in cols["title"]):
+                return None  # the pandas path's duplicate test treats missing titles specially
+            table = [column(c) for c in title_columns]
+            for i in sel:  # the first event of each title hash, in canonical order
+                h = column("title_hash")[i]
+                if h not in titles:
+                    titles[h] = tuple(c[i] for c in table)
+        elif kind == "afk":
+            status = column("status")
+            cols["notafk"] = [status[i] == "not-afk" for i in sel]
+        elif kind == "web":
+            cols["dom"] = [column("domain_category")[i] for i in sel]
+        else:
+            cols["vals"] = _input_values(events, sel).tolist()
+            cols["kb"], cols["mouse"] = _activity(cols["vals"])
+        kinds[kind] = cols
+    return kinds, titles
+
+
+def _input_values(events: pd.DataFrame, sel: list[int]) -> NDArray[np.float64]:
+    """The (events, 6) input values, computed as ``_minutes._kind_arrays`` does."""
+    raw = {c: events[c].to_numpy(dtype=np.float64)[sel] for c in KIND_COLUMNS["input"]}
+    dist = np.hypot(raw["delta_x"], raw["delta_y"])
+    sx, sy = raw["scroll_x"], raw["scroll_y"]
+    both_missing = np.isnan(sx) & np.isnan(sy)
+    scroll = np.where(
+        both_missing, np.nan, np.where(np.isnan(sx), 0.0, sx) + np.where(np.isnan(sy), 0.0, sy)
+    )
+    vals = np.column_stack(
+        [raw["presses"], raw["clicks"], dist, scroll, raw["backspaces"], raw["shortcuts"]]
+    ).astype(np.float64)
+    return vals.reshape(len(sel), 6)
+
+
+def lists_to_arrays(kinds: Lists) -> dict[str, dict[str, Any]]:
+    """The arrays of ``EventArrays.kinds`` (dtypes as ``from_frame`` makes them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        cols = kinds[kind]
+        arrays: dict[str, Any] = {
+            "start": np.array(cols["start"], dtype=np.int64),
+            "end": np.array(cols["end"], dtype=np.int64),
+        }
+        for key in LIST_COLUMNS[kind][2:]:
+            if key in ("kb", "mouse"):
+                continue
+            if key == "notafk":
+                arrays[key] = np.array(cols[key], dtype=bool)
+            elif key == "vals":
+                arrays[key] = np.array(cols[key], dtype=np.float64).reshape(len(cols[key]), 6)
+            else:
+                arrays[key] = _objects(cols[key])
+        out[kind] = arrays
+    return out
+
+
+def arrays_to_lists(kinds: dict[str, dict[str, Any]]) -> Lists:
+    """Per-kind column lists of ``EventArrays.kinds`` (the inverse of :func:`lists_to_arrays`)."""
+    out: Lists = {}
+    for kind in KINDS:
+        got = kinds.get(kind)
+        if got is None:
+            out[kind] = {k: [] for k in LIST_COLUMNS[kind]}
+            continue
+        cols = {k: v.tolist() for k, v in got.items()}
+        if kind == "input":
+            cols["kb"], cols["mouse"] = _activity(cols["vals"])
+        out[kind] = cols
+    return out
+
+
+class EventBuffer:
+    """One user's recent events as per-kind column lists in canonical order (see the module).
+
+    ``longest[kind]`` is the longest event of the kind, so a scan for the events touching a
+    bucket can start at the first event that started at most that long before it
+    (:meth:`first`).
+    """
+
+    def __init__(self) -> None:
+        self.cols: Lists = {kind: {k: [] for k in LIST_COLUMNS[kind]} for kind in KINDS}
+        self.longest: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self.titles: Titles = {}
+        self._ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
+
+    def n(self, kind: str) -> int:
+        return len(self.cols[kind]["start"])
+
+    def first(self, kind: str, b0: int) -> int:
+        """Index of the first event of ``kind`` that can reach ``b0`` or later."""
+        return bisect.bisect_left(self.cols[kind]["start"], b0 - self.longest[kind])
+
+    def add(self, kinds: Lists, titles: Titles) -> None:
+        """Merge new events (each kind in canonical order) as ``EventArrays.merged`` does."""
+        self.titles = {**self.titles, **titles}
+        for kind in KINDS:
+            new = kinds[kind]
+            if new["start"]:
+                self._add_kind(kind, new)
+
+    def _add_kind(self, kind: str, new: dict[str, list[Any]]) -> None:
+        cols, ids = self.cols[kind], self._ids[kind]
+        names = LIST_COLUMNS[kind]
+        appended = (
+            ids.isdisjoint(new["id"])
+            and len(set(new["id"])) == len(new["id"])
+            and (
+                not cols["start"]
+                or (new["start"][0], new["id"][0]) > (cols["start"][-1], cols["id"][-1])
+            )
+        )
+        if appended:  # the usual poll: only events after the buffered ones
+            for k in names:
+                cols[k].extend(new[k])
+            ids.update(new["id"])
+            grown = max(map(operator.sub, new["end"], new["start"]))
+            self.longest[kind] = max(self.longest[kind], grown)
+            return
+        rows = list(zip(*(cols[k] for k in names), strict=True))
+        rows += zip(*(new[k] for k in names), strict=True)
+        best: dict[str, int] = {}  # event id -> its row with the latest end (the newer on ties)
+        for j, row in enumerate(rows):
+            seen = best.get(row[2])
+            if seen is None or row[1] >= rows[seen][1]:
+                best[row[2]] = j
+        keep = sorted(best.values(), key=lambda j: (rows[j][0], rows[j][2]))
+        self._set(kind, [rows[j] for j in keep])
+
+    def _set(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
+        names = LIST_COLUMNS[kind]
+        self.cols[kind] = {k: [row[p] for row in rows] for p, k in enumerate(names)}
+        self._ids[kind] = {row[2] for row in rows}
+        self.longest[kind] = max((row[1] - row[0] for row in rows), default=0)
+
+    def prune(self, horizon: int) -> None:
+        """Drop the events that end at or before ``horizon`` and started before it."""
+        for kind in KINDS:
+            cols = self.cols[kind]
+            starts, ends = cols["start"], cols["end"]
+            keep = [i for i in range(len(starts)) if ends[i] > horizon or starts[i] >= horizon]
+            if len(keep) < len(starts):
+                names = LIST_COLUMNS[kind]
+                self._set(kind, [tuple(cols[k][i] for k in names) for i in keep])
+
+    def arrays(self) -> dict[str, dict[str, Any]]:
+        """The buffer as ``EventArrays.kinds`` (for the batch code)."""
+        return lists_to_arrays(self.cols)
