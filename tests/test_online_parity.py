@@ -81,12 +81,8 @@ def test_online_loop_over_a_live_day_equals_batch(
     _drive(loop, feeder, clock, seed=0)
     assert loop.stats.server_errors == loop.stats.poll_errors == 0
 
-    batch = batch_from_server(
-        fresh_home(template, tmp_path / "batch", user_id=user.user_id),
-        aw_server.url,
-        user.user_id,
-        DAY,
-    )
+    batch_home = fresh_home(template, tmp_path / "batch", user_id=user.user_id)
+    batch = batch_from_server(batch_home, aw_server.url, user.user_id, DAY)
     batch_lines = [record_to_json(r) for r in batch.predictions.to_dict("records")]
     lines = online_lines(online, user.user_id)
     # the JSONL files hold exactly the batch records, in the same order, byte for byte
@@ -108,6 +104,13 @@ def test_online_loop_over_a_live_day_equals_batch(
         s for d in days for s in read_segments(online.online_segments_file(user.user_id, d))
     ]
     assert online_segments == batch.result.segments
+
+    # the day's report, written apart from the batch reports, equals the batch report
+    for d in days:
+        online_report = online.online_report_dir(user.user_id, d) / "daily.json"
+        batch_report = batch_home.report_dir(user.user_id, d) / "daily.json"
+        assert online_report.read_bytes() == batch_report.read_bytes()
+    assert not online.reports_dir.exists()
 
 
 def _export(

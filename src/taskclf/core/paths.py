@@ -164,6 +164,14 @@ class Layout:
         """Segments of one user's online predictions of one local date."""
         return self.online_dir / encode_user_id(user_id) / f"{day.isoformat()}.segments.json"
 
+    def online_report_dir(self, user_id: str, day: date) -> Path:
+        """Daily report files of one user's online predictions of one local date.
+
+        Kept apart from :meth:`report_dir` (reports of batch predictions), so neither source
+        overwrites the other's report of the same day.
+        """
+        return self.online_dir / encode_user_id(user_id) / f"{day.isoformat()}.report"
+
     def evaluation_run_dir(self, run_id: str) -> Path:
         """Evaluation report and plots of one model bundle."""
         return self.evaluation_dir / self.run_dir(run_id).name

@@ -379,7 +379,8 @@ class OnlineLoop:
                 default_timezone=self.timezone,
                 taxonomy=self._taxonomy,
             ):
-                write_daily_report(self.layout, report, taxonomy=self._taxonomy)
+                folder = self.layout.online_report_dir(report.user_id, report.date)
+                write_daily_report(self.layout, report, taxonomy=self._taxonomy, folder=folder)
         return sorted(self.stats.days)
 
 

@@ -342,17 +342,23 @@ def _to_ns(value: datetime) -> int:
 
 
 def write_daily_report(
-    layout: Layout, report: DailyReport, *, taxonomy: TaxonomyConfig | None = None
+    layout: Layout,
+    report: DailyReport,
+    *,
+    taxonomy: TaxonomyConfig | None = None,
+    folder: Path | None = None,
 ) -> list[Path]:
     """Write ``daily.json``, ``daily.csv``, ``daily.parquet`` and ``daily.png`` atomically.
 
-    Files go to ``layout.report_dir(report.user_id, report.date)``; the same report always
-    produces the same bytes. ``taxonomy`` only chooses the bucket colors of the chart.
+    Files go to ``folder``, by default ``layout.report_dir(report.user_id, report.date)``
+    (the online loop passes ``layout.online_report_dir``); the same report always produces
+    the same bytes. ``taxonomy`` only chooses the bucket colors of the chart.
 
     Returns:
         The four paths, in that order.
     """
-    folder = layout.report_dir(report.user_id, report.date)
+    if folder is None:
+        folder = layout.report_dir(report.user_id, report.date)
     table = report_table(report)
     return [
         write_json(folder / REPORT_JSON, report.model_dump(mode="json")),
