@@ -28,8 +28,13 @@ def _shifted(export: dict[str, Any], delta: timedelta) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("settle", [None, 240])
 def test_online_command_predicts_the_last_hour(
-    template: TrainedTemplate, aw_server: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+    template: TrainedTemplate,
+    aw_server: Any,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    settle: int | None,
 ) -> None:
     user = live_user(0, date(2026, 1, 8))
     first = AwFeeder(aw_server.url, user.export).first_start
@@ -42,13 +47,22 @@ def test_online_command_predicts_the_last_hour(
     feeder.advance(now)
     home = fresh_home(template, tmp_path / "home", user_id=user.user_id)
     args = ["infer", "online", "--aw-host", aw_server.url, "--max-polls", "2"]
+    if settle is not None:
+        args += ["--settle-seconds", str(settle)]
     code = run(["--home", str(home.home), *args, "--poll-seconds", "0.05"])
+    done = datetime.now(UTC)
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out[-2000:]
     assert "Inference settings" in out and "policy" in out
     files = sorted(home.online_dir.rglob("*.jsonl"))
     lines = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines()]
-    assert 40 <= len(lines) <= 52  # the closed minutes of the last ~50 (a minute settles 5 s)
+    # the closed minutes of the last ~50 (a minute settles 5 s by default, else 4 minutes)
+    lo, hi = (40, 52) if settle is None else (36, 48)
+    assert lo <= len(lines) <= hi
+    last_end = max(datetime.fromisoformat(r["bucket_start_ts"]) for r in lines) + timedelta(
+        minutes=1
+    )
+    assert last_end <= done - timedelta(seconds=settle or 5)
     assert f"stopped after 2 poll(s): {len(lines)} minute(s) written" in out
     assert {r["user_id"] for r in lines} == {user.user_id}
     assert {r["model_id"] for r in lines} == {template.run_id}

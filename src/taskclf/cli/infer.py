@@ -161,6 +161,14 @@ def online(
     taxonomy: Path | None = _TAXONOMY,
     smooth_window: int | None = _WINDOW,
     max_polls: int | None = typer.Option(None, "--max-polls", help="Stop after N polls."),
+    settle_seconds: float = typer.Option(
+        5.0,
+        "--settle-seconds",
+        min=0.0,
+        max=300.0,
+        help="Close a minute this long after it ended, so watchers' late events are in; set it "
+        "at least to your input watcher's interval for records identical to batch.",
+    ),
 ) -> None:
     """Poll a running ActivityWatch server; predict each minute once closed (Ctrl+C stops)."""
     from taskclf.adapters.activitywatch.client import AWClient
@@ -185,7 +193,14 @@ def online(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host = aw_host or config.aw_host
     with AWClient(host) as client:
-        loop = OnlineLoop(layout, config, resolve=resolve, client=client, user_id=user_id)
+        loop = OnlineLoop(
+            layout,
+            config,
+            resolve=resolve,
+            client=client,
+            user_id=user_id,
+            settle_seconds=settle_seconds,
+        )
         console.print(
             f"polling {host} every {poll_seconds or DEFAULT_POLL_SECONDS:g} s as user "
             f"{loop.user_id!r}; records go to {layout.online_dir}; Ctrl+C to stop"
