@@ -171,8 +171,7 @@ def online(
     ),
 ) -> None:
     """Poll a running ActivityWatch server; predict each minute once closed (Ctrl+C stops)."""
-    from taskclf.adapters.activitywatch.client import AWClient
-    from taskclf.infer.online import OnlineLoop
+    from taskclf.infer.online import OnlineLoop, run_online_loop
 
     state = get_state(ctx)
     config = state.config
@@ -192,24 +191,26 @@ def online(
     print_settings(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host = aw_host or config.aw_host
-    with AWClient(host) as client:
-        loop = OnlineLoop(
-            layout,
-            config,
-            resolve=resolve,
-            client=client,
-            user_id=user_id,
-            settle_seconds=settle_seconds,
-        )
+    every = poll_seconds or DEFAULT_POLL_SECONDS
+
+    def started(loop: OnlineLoop) -> None:
         console.print(
-            f"polling {host} every {poll_seconds or DEFAULT_POLL_SECONDS:g} s as user "
-            f"{loop.user_id!r}; records go to {layout.online_dir}; Ctrl+C to stop"
+            f"polling {host} every {every:g} s as user {loop.user_id!r}; records go to "
+            f"{layout.online_dir}; Ctrl+C to stop"
         )
-        stats = loop.run(
-            poll_seconds=poll_seconds or DEFAULT_POLL_SECONDS,
-            max_polls=max_polls,
-            on_poll=lambda df: console.print(f"{len(df)} minute(s) written") if len(df) else None,
-        )
+
+    stats = run_online_loop(
+        layout,
+        config,
+        resolve=resolve,
+        aw_host=host,
+        user_id=user_id,
+        poll_seconds=every,
+        settle_seconds=settle_seconds,
+        max_polls=max_polls,
+        on_start=started,
+        on_poll=lambda df: console.print(f"{len(df)} minute(s) written") if len(df) else None,
+    )
     console.print(
         f"stopped after {stats.polls} poll(s): {stats.minutes_written} minute(s) written, "
         f"{stats.server_errors} server error(s), {stats.poll_errors} other failed poll(s), "

@@ -58,6 +58,8 @@ from taskclf.infer.pipeline import (
 )
 from taskclf.infer.prediction import OnlineRecordWriter, read_online_records
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
+
+__all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop"]
 from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy
 from taskclf.report.daily import build_daily_reports, write_daily_report
 from taskclf.report.export import write_segments
@@ -382,6 +384,42 @@ class OnlineLoop:
                 folder = self.layout.online_report_dir(report.user_id, report.date)
                 write_daily_report(self.layout, report, taxonomy=self._taxonomy, folder=folder)
         return sorted(self.stats.days)
+
+
+def run_online_loop(
+    layout: Layout,
+    config: Config,
+    *,
+    resolve: Callable[[], InferenceSettings],
+    aw_host: str | None = None,
+    user_id: str | None = None,
+    poll_seconds: float = DEFAULT_POLL_SECONDS,
+    settle_seconds: float = 5.0,
+    max_polls: int | None = None,
+    on_start: Callable[[OnlineLoop], None] | None = None,
+    on_poll: Callable[[pd.DataFrame], None] | None = None,
+) -> PollStats:
+    """Run the online loop against ``aw_host`` (default: the configured server) until stopped.
+
+    Builds the client and an :class:`OnlineLoop` (see it for the arguments), calls
+    ``on_start(loop)`` once it is ready, then :meth:`OnlineLoop.run` until Ctrl+C or
+    ``max_polls``; the loop writes the final records, segments and reports before returning.
+
+    Returns:
+        The loop's counters.
+    """
+    with AWClient(aw_host or config.aw_host) as client:
+        loop = OnlineLoop(
+            layout,
+            config,
+            resolve=resolve,
+            client=client,
+            user_id=user_id,
+            settle_seconds=settle_seconds,
+        )
+        if on_start is not None:
+            on_start(loop)
+        return loop.run(poll_seconds=poll_seconds, max_polls=max_polls, on_poll=on_poll)
 
 
 def _load_taxonomy(settings: InferenceSettings) -> TaxonomyConfig | None:
