@@ -49,8 +49,8 @@ from taskclf.core.paths import Layout
 from taskclf.core.time import date_range_utc
 from taskclf.features.build import load_features
 from taskclf.infer.feature_state import FeatureState
+from taskclf.infer.online import OnlinePredictor
 from taskclf.infer.pipeline import (
-    OnlinePredictor,
     PipelineConfig,
     run_pipeline,
     run_pipeline_from_probs,

@@ -22,7 +22,8 @@ from numpy.typing import NDArray
 
 from taskclf.core.encoding import encode_features, feature_columns, fit_categorical_encoders
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.infer.pipeline import OnlinePredictor, PipelineConfig, records_frame, run_pipeline
+from taskclf.infer.online import OnlinePredictor
+from taskclf.infer.pipeline import PipelineConfig, records_frame, run_pipeline
 from taskclf.infer.prediction import append_online_records, read_online_records, record_to_json
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

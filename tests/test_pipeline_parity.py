@@ -18,8 +18,8 @@ from taskclf.core.encoding import (
     fit_categorical_encoders,
 )
 from taskclf.core.types import LABEL_SET_V1
+from taskclf.infer.online import OnlinePredictor
 from taskclf.infer.pipeline import (
-    OnlinePredictor,
     PipelineConfig,
     predict_frame,
     predict_raw,

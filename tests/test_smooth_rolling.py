@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from taskclf.core.defaults import MIXED_UNKNOWN
 from taskclf.core.errors import InputError
+from taskclf.infer._online_smooth import OnlineSmoother
 from taskclf.infer.smooth import (
-    OnlineSmoother,
     flap_rate,
     rolling_majority,
     rolling_majority_by_user,

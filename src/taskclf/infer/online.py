@@ -2,7 +2,7 @@
 
 Each poll fetches the recent events of every supported bucket, adds them to the user's
 :class:`~taskclf.infer.feature_state.FeatureState`, closes every complete minute (never a
-partial one) and runs the closed rows through :class:`~taskclf.infer.pipeline.OnlinePredictor`
+partial one) and runs the closed rows through :class:`OnlinePredictor`
 — the same pipeline as batch, so the records equal those of ``infer batch`` over the same
 events. Records are appended to the day's JSONL file through an
 :class:`~taskclf.infer.prediction.OnlineRecordWriter` (complete lines, fsynced every
@@ -48,9 +48,9 @@ from taskclf.core.defaults import (
 from taskclf.core.errors import ArtifactError, SourceError, TaskclfError
 from taskclf.core.paths import Layout
 from taskclf.core.time import floor_minute, local_date, utc_now
+from taskclf.infer._online_predictor import OnlinePredictor
 from taskclf.infer.feature_state import FeatureState
 from taskclf.infer.pipeline import (
-    OnlinePredictor,
     OnlineRecord,
     PipelineConfig,
     records_frame,
