@@ -113,6 +113,37 @@ def test_online_loop_over_a_live_day_equals_batch(
     assert not online.reports_dir.exists()
 
 
+@pytest.mark.slow
+def test_loop_started_mid_day_writes_batch_records(
+    template: TrainedTemplate, aw_server: Any, tmp_path: Path
+) -> None:
+    """Started hours into the day, the loop rebuilds the day's state from history.
+
+    Its warm-up minutes (the last hour) and everything after equal the batch records of the
+    same minutes: the open session, title repeats and look-back windows come from the events
+    before the warm-up, which are read but not written.
+    """
+    user = live_user(1, DAY)
+    feeder = AwFeeder(aw_server.url, user.export)
+    feeder.create_buckets()
+    started = floor_minute(feeder.first_start + timedelta(hours=4))
+    feeder.advance(started)
+    online = fresh_home(template, tmp_path / "online", user_id=user.user_id)
+    clock = FakeClock(started)
+    loop = _online_loop(online, aw_server.url, clock)
+    _drive(loop, feeder, clock, seed=1)
+
+    batch_home = fresh_home(template, tmp_path / "batch", user_id=user.user_id)
+    batch = batch_from_server(batch_home, aw_server.url, user.user_id, DAY)
+    first = started - timedelta(minutes=60)
+    records = batch.predictions[batch.predictions["bucket_start_ts"] >= first]
+    batch_lines = [record_to_json(r) for r in records.to_dict("records")]
+    lines = online_lines(online, user.user_id)
+    assert len(batch_lines) < len(batch.predictions)  # the morning is not written online
+    assert len(lines) == len(batch_lines) > 100
+    assert lines == batch_lines
+
+
 def _export(
     bucket_events: dict[str, list[tuple[datetime, float, dict[str, Any]]]],
 ) -> dict[str, Any]:

@@ -32,6 +32,10 @@ DEFAULT_POLL_SECONDS: Final = 30.0
 # fsync (and always when the loop stops): predictions are derived data, recomputed from
 # ActivityWatch after a power loss (see infer.prediction.OnlineRecordWriter).
 DEFAULT_ONLINE_FSYNC_MINUTES: Final = 10
+# At start the online loop reads this much history to rebuild the feature state (sessions,
+# app runs, title repeats, look-back windows) and the smoothing context, as batch feature
+# building reads the day before the days it builds; only the warm-up minutes are written.
+DEFAULT_ONLINE_HISTORY_HOURS: Final = 24.0
 
 # Features.
 DEFAULT_BUCKET_SECONDS: Final = 60

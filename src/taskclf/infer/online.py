@@ -43,6 +43,7 @@ from taskclf.core.config import Config, load_or_create_title_secret
 from taskclf.core.defaults import (
     DEFAULT_IDLE_GAP_SECONDS,
     DEFAULT_ONLINE_FSYNC_MINUTES,
+    DEFAULT_ONLINE_HISTORY_HOURS,
     DEFAULT_POLL_SECONDS,
 )
 from taskclf.core.errors import ArtifactError, SourceError, TaskclfError
@@ -97,7 +98,12 @@ class OnlineLoop:
         clock: Current time (aware UTC); injectable for tests.
         settle_seconds: A minute is closed only this long after it ended, so late heartbeats
             of a watcher are in before the minute is predicted.
-        warmup_minutes: History fetched at start so rolling features and smoothing have context.
+        warmup_minutes: At start, the minutes of this last stretch are predicted and written
+            (those not in the day's file yet).
+        history_hours: At start, events this far back are read too: their minutes rebuild the
+            feature state (open session, app run, title repeats, look-back windows) and the
+            smoothing context, so the first written minutes equal batch rows built with the
+            previous day as context; they are scored but not written.
         fsync_every_minutes: The day's file is fsynced once this many minutes of records were
             written since the last fsync, and when the loop stops (see
             :class:`~taskclf.infer.prediction.OnlineRecordWriter`).
@@ -115,6 +121,7 @@ class OnlineLoop:
         clock: Callable[[], datetime] = utc_now,
         settle_seconds: float = 5.0,
         warmup_minutes: int = 60,
+        history_hours: float = DEFAULT_ONLINE_HISTORY_HOURS,
         fsync_every_minutes: int = DEFAULT_ONLINE_FSYNC_MINUTES,
     ) -> None:
         self.layout = layout
@@ -133,7 +140,9 @@ class OnlineLoop:
         self._taxonomy = _load_taxonomy(self.settings)
         self._policy_stamp = self._stamp()
         self.predictor = OnlinePredictor(self.pipeline)
-        start = floor_minute(clock()) - timedelta(minutes=warmup_minutes)
+        now = floor_minute(clock())
+        self._write_from = now - timedelta(minutes=warmup_minutes)
+        start = min(self._write_from, now - timedelta(hours=history_hours))
         self.state = FeatureState(
             user_id=self.user_id,
             device_id=device_id,
@@ -268,7 +277,12 @@ class OnlineLoop:
         written: list[Mapping[str, Any]] = []
         for day in sorted(by_day):
             last = self._last_written(day)
-            part = [r for r in by_day[day] if last is None or r["bucket_start_ts"] > last]
+            part = [
+                r
+                for r in by_day[day]
+                if r["bucket_start_ts"] >= self._write_from
+                and (last is None or r["bucket_start_ts"] > last)
+            ]
             if not part:
                 continue
             self._writer(day).write(part)
