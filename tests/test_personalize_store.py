@@ -103,9 +103,13 @@ def test_report_numbers_are_consistent(trained: tuple) -> None:
         assert u.kept == (u.user_id in report.store.user_ids)
         assert u.reason.startswith("kept:" if u.kept else "fallback:")
         assert "3-fold by day" in u.reason
+        assert u.nll_gain is not None and u.nll_gain_se is not None and u.gain_blocks == 4
+        assert u.kept == (u.nll_gain > report.min_gain and u.nll_gain >= 1.645 * u.nll_gain_se)
     data = report.to_json()
     assert data["personalized_users"] == report.store.user_ids
     assert [u["user_id"] for u in data["users"]] == ["amy", "zed"]
+    assert data["keep_z"] == 1.645 and data["design_effect"] >= 1.0
+    assert {"nll_gain", "nll_gain_se", "gain_blocks"} <= set(data["users"][0])
 
 
 def test_isotonic_method_warns_on_small_users(trained: tuple) -> None:

@@ -1,7 +1,8 @@
 """Per-user calibration from arrays: eligibility, k-fold keep-or-fallback, per-user fits.
 
 The pure-array core of ``train.calibrate.fit_calibrator_store`` (no booster, no frames), so it
-can be tested and benchmarked on its own. See ``train.calibrate`` for the rules.
+can be tested and benchmarked on its own. See ``train.calibrate`` for the rules and
+``train._keep`` for the keep test (a paired, day-blocked comparison with the global calibrator).
 
 **Credibility shrinkage** (temperature method). A user's temperature fitted on a few days is
 noisy, and its error is not only sampling noise: minutes of one day are strongly correlated, so
@@ -51,9 +52,17 @@ from taskclf.train._calibration_math import (
     picked_nll,
     row_nll,
 )
+from taskclf.train._keep import (
+    DEFAULT_KEEP_Z,
+    GainStats,
+    KeepRule,
+    ineligible_reason,
+    paired_gain_stats,
+)
 
 Method = Literal["temperature", "isotonic"]
-#: A per-user calibrator is kept only if it lowers held-out NLL by more than this (nats/window).
+#: A per-user calibrator is kept only if it lowers held-out NLL by more than this (nats/window)
+#: and by at least ``DEFAULT_KEEP_Z`` standard errors (``train._keep``).
 DEFAULT_MIN_NLL_GAIN = 1e-3
 #: Weight of the global temperature in a user's temperature, in labeled windows (module doc).
 DEFAULT_PRIOR_WINDOWS = 250
@@ -80,7 +89,10 @@ class UserCalibrationReport(BaseModel):
 
     ``nll_raw``/``nll_global``: mean NLL of the raw and the globally calibrated probabilities
     on the user's rows. ``nll_personal_cv``: mean held-out NLL of per-user calibrators fitted on
-    the user's other folds (``None`` when no cross-validation ran). ``personal_temperature``:
+    the user's other folds (``None`` when no cross-validation ran). ``nll_gain``: the held-out
+    gain over global, mean of per-row ``ℓ_global - ℓ_cv`` (``nll_global - nll_personal_cv``),
+    ``nll_gain_se`` its standard error in the keep test and ``gain_blocks`` the number of day
+    (or time) blocks behind it (``train._keep``). ``personal_temperature``:
     the temperature fitted on all the user's rows (temperature method, cross-validated users),
     whether or not it was kept; ``credibility`` its weight ``w`` in the blend with the global
     temperature and ``shrunk_temperature`` the blended temperature, the one a kept user gets.
@@ -98,6 +110,9 @@ class UserCalibrationReport(BaseModel):
     nll_raw: float
     nll_global: float
     nll_personal_cv: float | None = None
+    nll_gain: float | None = None
+    nll_gain_se: float | None = None
+    gain_blocks: int | None = None
     personal_temperature: float | None = None
     credibility: float | None = None
     shrunk_temperature: float | None = None
@@ -124,6 +139,8 @@ class PersonalizationFit:
     nll_global: float
     method: Method
     folds: int
+    keep_z: float = DEFAULT_KEEP_Z
+    design_effect: float | None = None  # pooled δ of the keep test (None: nobody was tested)
 
 
 @dataclass(frozen=True)
@@ -272,46 +289,13 @@ def warn_small_isotonic(windows: NDArray[np.int64], *, what: str) -> None:
         )
 
 
-def _ineligible_reason(counts: tuple[int, int, int], thresholds: tuple[int, int, int]) -> str:
-    names = ("windows", "days", "labels")
-    parts = [
-        f"{got} {name} < {need}"
-        for got, name, need in zip(counts, names, thresholds, strict=True)
-        if got < need
-    ]
-    return "not eligible: " + "; ".join(parts)
-
-
-def _decide(
-    eligible: bool,
-    counts: tuple[int, int, int],
-    thresholds: tuple[int, int, int],
-    cv_nll: float,
-    global_nll: float,
-    folds: int,
-    min_gain: float,
-) -> tuple[bool, str]:
-    """Keep the per-user calibrator, or fall back to global, and why."""
-    if not eligible:
-        return False, _ineligible_reason(counts, thresholds)
-    if math.isnan(cv_nll):
-        return False, f"fallback: {counts[0]} windows are too few for {folds}-fold validation"
-    scheme = f"{folds}-fold by day" if counts[1] >= folds else f"{folds}-fold by time blocks"
-    if cv_nll < global_nll - min_gain:
-        return True, (
-            f"kept: held-out NLL {cv_nll:.4f} < global {global_nll:.4f} - {min_gain:g} ({scheme})"
-        )
-    return False, (
-        f"fallback: held-out NLL {cv_nll:.4f} does not beat global {global_nll:.4f} by more "
-        f"than {min_gain:g} ({scheme})"
-    )
-
-
 def _temperature_of(cal: Calibrator) -> float | None:
     return cal.temperature if isinstance(cal, TemperatureCalibrator) else None
 
 
-def _check_args(method: str, folds: int, min_gain: float, prior_windows: float) -> None:
+def _check_args(
+    method: str, folds: int, min_gain: float, prior_windows: float, keep_z: float
+) -> None:
     if method not in ("temperature", "isotonic"):
         raise InputError(f"method must be 'temperature' or 'isotonic', got {method!r}")
     if folds < 2:
@@ -320,6 +304,48 @@ def _check_args(method: str, folds: int, min_gain: float, prior_windows: float) 
         raise InputError(f"min_gain must be finite and >= 0, got {min_gain!r}")
     if not math.isfinite(prior_windows) or prior_windows < 0:
         raise InputError(f"prior_windows must be finite and >= 0, got {prior_windows!r}")
+    if not math.isfinite(keep_z) or keep_z < 0:
+        raise InputError(f"keep_z must be finite and >= 0, got {keep_z!r}")
+
+
+@dataclass(frozen=True)
+class _CrossValidation:
+    """Cross-validated users (``index``: user code -> position), their fits and gain stats."""
+
+    index: dict[int, int]
+    fits: _Cv
+    stats: GainStats | None
+
+
+def _cross_validate(
+    lp: LogProbs,
+    labeled: tuple[NDArray[np.int64], NDArray[np.float64]],
+    keys: tuple[NDArray[np.intp], NDArray[np.int64], NDArray[np.int64]],
+    cv_users: NDArray[np.intp],
+    global_rows: NDArray[np.float64],
+    method: Method,
+    folds: int,
+    prior: tuple[float, float],
+) -> _CrossValidation:
+    """Each cross-validated user's held-out NLL, final fit and held-out gain over global.
+
+    ``labeled`` is ``(y, p)``; ``keys`` is ``(user codes, day keys, days per user)``. Gain
+    blocks are days for users with at least ``folds`` days, else the folds.
+    """
+    if not cv_users.size:
+        return _CrossValidation({}, _Cv(np.empty(0), [], [], []), None)
+    codes, days, user_days = keys
+    remap = np.full(user_days.size, -1, np.intp)
+    remap[cv_users] = np.arange(cv_users.size)
+    rows = np.flatnonzero(remap[codes] >= 0)
+    ecode, fold = remap[codes[rows]], fold_ids(codes, days, user_days, folds)[rows]
+    if method == "temperature":
+        cv = _cv_temperature(lp, rows, ecode, cv_users.size, fold, prior)
+    else:
+        cv = _cv_isotonic(*labeled, rows, ecode, cv_users.size, fold, folds)
+    blocks = np.where(user_days[codes[rows]] >= folds, days[rows], fold)
+    stats = paired_gain_stats(global_rows[rows] - cv.heldout_nll, ecode, blocks, cv_users.size)
+    return _CrossValidation({int(u): e for e, u in enumerate(cv_users)}, cv, stats)
 
 
 def fit_personalized_calibrators(
@@ -335,6 +361,7 @@ def fit_personalized_calibrators(
     folds: int = DEFAULT_PERSONAL_CV_FOLDS,
     min_gain: float = DEFAULT_MIN_NLL_GAIN,
     prior_windows: float = DEFAULT_PRIOR_WINDOWS,
+    keep_z: float = DEFAULT_KEEP_Z,
 ) -> PersonalizationFit:
     """Global calibrator, eligibility, and kept-or-fallback per-user calibrators from arrays.
 
@@ -352,8 +379,10 @@ def fit_personalized_calibrators(
         min_gain: Held-out NLL improvement over global required to keep (nats per window).
         prior_windows: Credibility shrinkage of per-user temperatures toward the global one,
             in windows (module doc); 0 = none. Temperature method only.
+        keep_z: The improvement must also be at least this many standard errors (one-sided
+            test, ``train._keep``); 0 keeps any improvement above ``min_gain``.
     """
-    _check_args(method, folds, min_gain, prior_windows)
+    _check_args(method, folds, min_gain, prior_windows, keep_z)
     y, p = check_pair(y_true_indices, y_proba)
     codes, users = factorize_users(user_ids, y.size)
     days = np.asarray(day_keys).astype(np.int64)
@@ -374,32 +403,37 @@ def fit_personalized_calibrators(
     eligible = (c.windows >= min_windows) & (c.days >= min_days) & (c.labels >= min_labels)
     counts = c.windows.astype(np.float64)
     cv_users = np.flatnonzero(eligible & (c.windows >= folds))
-    cv_nll = np.full(len(users), np.nan)
-    finals: dict[int, tuple[Calibrator, float | None, float | None]] = {}
-    if cv_users.size:
-        remap = np.full(len(users), -1, np.intp)
-        remap[cv_users] = np.arange(cv_users.size)
-        rows = np.flatnonzero(remap[codes] >= 0)
-        ecode, fold = remap[codes[rows]], fold_ids(codes, days, c.days, folds)[rows]
-        if method == "temperature":
-            prior = (t_global, float(prior_windows))
-            cv = _cv_temperature(lp, rows, ecode, cv_users.size, fold, prior)
-        else:
-            warn_small_isotonic(c.windows[cv_users], what="per-user isotonic calibrators were")
-            cv = _cv_isotonic(y, p, rows, ecode, cv_users.size, fold, folds)
-        cv_nll[cv_users] = group_mean(cv.heldout_nll, ecode, counts[cv_users])
-        finals = {
-            int(u): (cv.final[e], cv.temperatures[e], cv.weights[e]) for e, u in enumerate(cv_users)
-        }
+    if method == "isotonic" and cv_users.size:
+        warn_small_isotonic(c.windows[cv_users], what="per-user isotonic calibrators were")
+    prior = (t_global, float(prior_windows))
+    keys = (codes, days, c.days)
+    cv = _cross_validate(lp, (y, p), keys, cv_users, global_rows, method, folds, prior)
+    rule = KeepRule(folds, min_gain, keep_z)
     raw_u, glob_u = (group_mean(v, codes, counts) for v in (picked_nll(p, y), global_rows))
     reports, kept_cals = [], {}
+    fields: dict[str, Any]
     for u, uid in enumerate(users):
         n3 = (int(c.windows[u]), int(c.days[u]), int(c.labels[u]))
-        kept, reason = _decide(
-            bool(eligible[u]), n3, thresholds, float(cv_nll[u]), float(glob_u[u]), folds, min_gain
-        )
-        if kept:
-            kept_cals[uid] = finals[u][0]
+        e = cv.index.get(u)
+        kept, fields = False, {}  # fields: a cross-validated user's numbers
+        if not eligible[u]:
+            reason = ineligible_reason(n3, thresholds)
+        elif e is None or cv.stats is None:
+            reason = f"fallback: {n3[0]} windows are too few for {folds}-fold validation"
+        else:
+            gain, se = float(cv.stats.gain[e]), float(cv.stats.se[e])
+            kept, reason = rule.decide(n3, gain, se, float(glob_u[u]))
+            fields = {
+                "nll_personal_cv": float(glob_u[u]) - gain,
+                "nll_gain": gain,
+                "nll_gain_se": se,
+                "gain_blocks": int(cv.stats.blocks[e]),
+                "personal_temperature": cv.fits.temperatures[e],
+                "credibility": cv.fits.weights[e],
+                "shrunk_temperature": _temperature_of(cv.fits.final[e]),
+            }
+            if kept:
+                kept_cals[uid] = cv.fits.final[e]
         reports.append(
             UserCalibrationReport(
                 user_id=uid,
@@ -411,10 +445,7 @@ def fit_personalized_calibrators(
                 reason=reason,
                 nll_raw=float(raw_u[u]),
                 nll_global=float(glob_u[u]),
-                nll_personal_cv=None if math.isnan(cv_nll[u]) else float(cv_nll[u]),
-                personal_temperature=finals[u][1] if u in finals else None,
-                credibility=finals[u][2] if u in finals else None,
-                shrunk_temperature=_temperature_of(finals[u][0]) if u in finals else None,
+                **fields,
             )
         )
     return PersonalizationFit(
@@ -425,4 +456,6 @@ def fit_personalized_calibrators(
         float(global_rows.mean()),
         method,
         folds,
+        keep_z,
+        cv.stats.design_effect if cv.stats is not None else None,
     )

@@ -6,7 +6,8 @@ trained, calibrators are fitted on validation rows so that confidences reflect a
     model + labeled_df -> predict -> fit global calibrator
                        -> check each user's eligibility
                        -> fit per-user calibrators (eligible users), keep each only if it
-                          beats the global one on the user's held-out folds
+                          beats the global one on the user's held-out folds by clearly more
+                          than the noise
                        -> CalibratorStore + eligibility reports
 
 **Temperature fitting is exact.** The NLL of temperature scaling (Guo et al. 2017),
@@ -24,12 +25,16 @@ evaluated as well and the better temperature is returned. Its NLL is never above
 iteration on ``β`` runs for all users at once (per-user gradient and curvature are ``bincount``
 sums over user codes), followed by the same per-user grid-floor check.
 
-**Keep-or-fallback** (beyond the seed): an eligible user's calibrator is kept only if its
-k-fold held-out NLL on the user's own rows is below the global calibrator's NLL on the same
-rows by more than ``min_gain`` nats per window (:data:`DEFAULT_MIN_NLL_GAIN`). Folds
-(``DEFAULT_PERSONAL_CV_FOLDS``) are the user's local days dealt round-robin when the user has at
-least that many days, else contiguous blocks of the user's rows in time order. Otherwise the
-user falls back to the global calibrator; :func:`fit_calibrator_store_with_report` says why.
+**Keep-or-fallback** (beyond the seed): an eligible user's calibrator (fitted on the user's other
+folds and shrunk toward the global temperature, as deployed) is scored on each held-out row
+against the global calibrator. It is kept only if the mean per-row gain ``ĝ`` (nats per window)
+is above ``min_gain`` (:data:`DEFAULT_MIN_NLL_GAIN`) *and* at least ``keep_z`` standard errors
+(:data:`DEFAULT_KEEP_Z`, a one-sided 5 % test), the standard error being day-blocked (a user's
+miscalibration moves from day to day, so rows of one day are not independent evidence) with the
+design effect pooled over users (``train._keep``). Folds (``DEFAULT_PERSONAL_CV_FOLDS``) are the
+user's local days dealt round-robin when the user has at least that many days, else contiguous
+blocks of the user's rows in time order. Otherwise the user falls back to the global calibrator;
+:func:`fit_calibrator_store_with_report` says why, with the gain and its standard error.
 Eligibility counts calendar days in each user's time zone (UTC unless given).
 """
 
@@ -69,6 +74,7 @@ from taskclf.infer.calibration import (
     save_calibrator_store,
 )
 from taskclf.train import _calibration_math as _m
+from taskclf.train._keep import DEFAULT_KEEP_Z
 from taskclf.train._personalize import (
     DEFAULT_MIN_NLL_GAIN,
     IsotonicSmallSampleWarning,
@@ -82,6 +88,7 @@ from taskclf.train._personalize import (
 
 __all__ = [
     "CALIBRATION_REPORT_FILE",
+    "DEFAULT_KEEP_Z",
     "DEFAULT_MIN_NLL_GAIN",
     "CalibrationReport",
     "CalibrationRun",
@@ -383,6 +390,8 @@ class CalibrationReport:
     method: Method
     folds: int
     min_gain: float
+    keep_z: float = DEFAULT_KEEP_Z
+    design_effect: float | None = None
 
     @property
     def eligibility(self) -> list[PersonalizationEligibility]:
@@ -396,6 +405,8 @@ class CalibrationReport:
             "n_rows": self.n_rows,
             "folds": self.folds,
             "min_gain": self.min_gain,
+            "keep_z": self.keep_z,
+            "design_effect": self.design_effect,
             "nll_raw": self.nll_raw,
             "nll_global": self.nll_global,
             "model_bundle_id": self.store.model_bundle_id,
@@ -419,15 +430,16 @@ def fit_calibrator_store_with_report(
     model_schema_hash: str | None = None,
     folds: int = DEFAULT_PERSONAL_CV_FOLDS,
     min_gain: float = DEFAULT_MIN_NLL_GAIN,
+    keep_z: float = DEFAULT_KEEP_Z,
     timezones: Mapping[str, str] | None = None,
     default_timezone: str = DEFAULT_TIMEZONE,
     created_at: datetime | None = None,
 ) -> CalibrationReport:
     """:func:`fit_calibrator_store` plus the per-user keep-or-fallback report.
 
-    Extra arguments: ``folds``/``min_gain`` (module doc), ``timezones``/``default_timezone``
-    (define users' calendar days), ``created_at`` (default: now). A frame without a
-    ``user_id`` column (schema v2) gets a global calibrator only.
+    Extra arguments: ``folds``/``min_gain``/``keep_z`` (module doc),
+    ``timezones``/``default_timezone`` (define users' calendar days), ``created_at`` (default:
+    now). A frame without a ``user_id`` column (schema v2) gets a global calibrator only.
     """
     frame, y, users, days = _frame_arrays(labeled_df, timezones or {}, default_timezone)
     proba = predict_core_probs(model, frame, cat_encoders)
@@ -445,6 +457,7 @@ def fit_calibrator_store_with_report(
         min_labels=min_labels,
         folds=folds,
         min_gain=min_gain,
+        keep_z=keep_z,
     )
     store = CalibratorStore(
         global_calibrator=fit.global_calibrator,
@@ -458,7 +471,16 @@ def fit_calibrator_store_with_report(
     for r in user_reports:
         logger.info("calibration %s: %s", r.user_id[:60], r.reason)
     return CalibrationReport(
-        store, user_reports, len(frame), fit.nll_raw, fit.nll_global, method, folds, min_gain
+        store,
+        user_reports,
+        len(frame),
+        fit.nll_raw,
+        fit.nll_global,
+        method,
+        folds,
+        min_gain,
+        keep_z,
+        fit.design_effect,
     )
 
 
@@ -478,7 +500,7 @@ def fit_calibrator_store(
 
     Predicts on ``labeled_df``, fits the global calibrator on all rows, checks each user's
     eligibility and fits per-user calibrators, keeping each only when it beats the global one
-    on the user's held-out folds (module doc).
+    on the user's held-out folds by clearly more than the noise (module doc).
 
     Args:
         model: Trained LightGBM booster (frozen, not retrained).
