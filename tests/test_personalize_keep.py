@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from taskclf.core.errors import InputError
-from taskclf.train._keep import DEFAULT_KEEP_Z, paired_gain_stats
+from taskclf.train._keep import DEFAULT_KEEP_Z, KeepRule, paired_gain_stats
 from taskclf.train._personalize import PersonalizationFit, fit_personalized_calibrators
 
 K = 8
@@ -160,3 +160,22 @@ def test_independent_rows_get_no_design_effect_below_one() -> None:
     stats = paired_gain_stats(rng.normal(0.0, 0.1, 2000), codes, blocks, 5)
     assert stats.design_effect >= 1.0
     assert stats.design_effect < 3.0  # no day effect: about 1
+
+
+def test_decisions_and_their_reasons() -> None:
+    rule = KeepRule(folds=3, min_gain=0.001, z=1.645)
+    by_day = "held-out NLL gain vs global {} SE (3-fold by day, SE by day), "
+    assert rule.decide((900, 4, 5), 0.02, 0.005) == (
+        True,
+        "kept: " + by_day.format("+0.0200 ± 0.0050") + ">= 1.645 SE and > 0.001",
+    )
+    assert rule.decide((900, 4, 5), 0.008, 0.005) == (
+        False,
+        "fallback: " + by_day.format("+0.0080 ± 0.0050") + "within noise (< 1.645 SE)",
+    )
+    assert rule.decide((900, 4, 5), 0.0005, 0.0001) == (
+        False,
+        "fallback: " + by_day.format("+0.0005 ± 0.0001") + "not above 0.001",
+    )
+    kept, reason = rule.decide((900, 2, 5), 0.02, 0.005)  # fewer days than folds
+    assert kept and "(3-fold by time blocks, SE by time blocks)" in reason

@@ -106,22 +106,19 @@ class KeepRule:
     min_gain: float
     z: float
 
-    def decide(
-        self, counts: tuple[int, int, int], gain: float, se: float, global_nll: float
-    ) -> tuple[bool, str]:
+    def decide(self, counts: tuple[int, int, int], gain: float, se: float) -> tuple[bool, str]:
         """Keep the cross-validated user's calibrator, or fall back to global, and why.
 
-        ``counts`` are the user's windows, days and labels; ``global_nll`` the global
-        calibrator's NLL on the user's rows (for the message).
+        ``counts`` are the user's windows, days and labels; ``gain``/``se`` its held-out gain
+        over the global calibrator and the standard error of the test.
         """
-        by_day = counts[1] >= self.folds
-        scheme = f"{self.folds}-fold by {'day' if by_day else 'time blocks'}"
+        unit = "day" if counts[1] >= self.folds else "time blocks"
         numbers = (
-            f"held-out NLL gain {gain:+.4f} ± {se:.4f} SE over global {global_nll:.4f} "
-            f"({scheme}, SE blocked by {'day' if by_day else 'fold'})"
+            f"held-out NLL gain vs global {gain:+.4f} ± {se:.4f} SE "
+            f"({self.folds}-fold by {unit}, SE by {unit})"
         )
         if gain <= self.min_gain:
-            return False, f"fallback: {numbers} is not above {self.min_gain:g}"
+            return False, f"fallback: {numbers}, not above {self.min_gain:g}"
         if gain < self.z * se:
-            return False, f"fallback: {numbers} is within noise, < {self.z:g} SE"
-        return True, f"kept: {numbers} is >= {self.z:g} SE and > {self.min_gain:g}"
+            return False, f"fallback: {numbers}, within noise (< {self.z:g} SE)"
+        return True, f"kept: {numbers}, >= {self.z:g} SE and > {self.min_gain:g}"

@@ -422,7 +422,7 @@ def fit_personalized_calibrators(
             reason = f"fallback: {n3[0]} windows are too few for {folds}-fold validation"
         else:
             gain, se = float(cv.stats.gain[e]), float(cv.stats.se[e])
-            kept, reason = rule.decide(n3, gain, se, float(glob_u[u]))
+            kept, reason = rule.decide(n3, gain, se)
             fields = {
                 "nll_personal_cv": float(glob_u[u]) - gain,
                 "nll_gain": gain,
