@@ -5,7 +5,8 @@ the smoothing context without being written, and writes the minutes of the last
 ``warmup_minutes`` (60). Each poll fetches the recent events of every supported bucket, adds
 them to the user's :class:`~taskclf.infer.feature_state.FeatureState`, closes every complete
 minute (never a partial one) and runs the closed rows through :class:`OnlinePredictor` — the
-same pipeline as batch, so the records equal those of ``infer batch`` over the same events. Records are appended to the day's JSONL file through an
+same pipeline as batch, so the records equal those of ``infer batch`` over the same events.
+Records are appended to the day's JSONL file through an
 :class:`~taskclf.infer.prediction.OnlineRecordWriter` (complete lines, fsynced every
 ``fsync_every_minutes`` minutes of records and when the loop stops); a minute already in that
 file is never written again, so restarts are safe and recompute what a power loss cut off.
