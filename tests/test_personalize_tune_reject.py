@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from taskclf.core.errors import InputError
+from taskclf.core.errors import ArtifactError, InputError
 from taskclf.core.metrics import reject_rate
 from taskclf.train.tune_reject import (
     RejectTuningResult,
     choose_threshold,
+    eligible_users,
     risk_coverage_curve,
     tune_reject_threshold,
 )
@@ -155,3 +158,23 @@ def test_tuning_input_errors(kwargs: dict, match: str) -> None:
     y, p, _ = _users_data(3)
     with pytest.raises(InputError, match=match):
         tune_reject_threshold(y, p, **kwargs)
+
+
+def _report(folder, bundle: str, users: dict[str, bool]) -> None:
+    rows = [{"user_id": u, "is_eligible": ok, "kept": False} for u, ok in users.items()]
+    report = {"model_bundle_id": bundle, "users": rows}
+    (folder / "calibration_report.json").write_text(json.dumps(report), encoding="utf-8")
+
+
+def test_eligible_users_include_fallbacks_and_refuse_stale_reports(tmp_path) -> None:
+    # no report: the store's personalized users
+    assert eligible_users(tmp_path, "run-1", ["b", "a"]) == ["a", "b"]
+    # eligible users whose calibrator fell back to global get a threshold too
+    _report(tmp_path, "run-1", {"a": True, "b": True, "c": False})
+    assert eligible_users(tmp_path, "run-1", ["a"]) == ["a", "b"]
+    _report(tmp_path, "run-0", {"a": True})
+    with pytest.raises(ArtifactError, match="is for model 'run-0'"):
+        eligible_users(tmp_path, "run-1", ["a"])
+    (tmp_path / "calibration_report.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ArtifactError, match="cannot be read"):
+        eligible_users(tmp_path, "run-1", ["a"])

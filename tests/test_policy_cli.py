@@ -101,7 +101,9 @@ def test_calibrate_tune_and_policy_commands(home: Layout, capsys: pytest.Capture
     policy = load_inference_policy(home)
     assert policy is not None and policy.source == "tune-reject"
     assert policy.reject_threshold == tuning["global_choice"]["threshold"]
-    assert set(policy.per_user_reject_thresholds) == set(store.user_ids)
+    eligible = {u["user_id"] for u in report["users"] if u["is_eligible"]}
+    assert set(store.user_ids) <= eligible  # every eligible user, kept calibrator or not
+    assert set(policy.per_user_reject_thresholds) == eligible
     assert policy.calibrator_store_dir == "artifacts/calibrator_store"
     validate_policy(policy, home)
 

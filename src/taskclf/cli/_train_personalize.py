@@ -211,7 +211,10 @@ def train_tune_reject(
         f"{lo:.0%}-{hi:.0%})."
     )
     if res.skipped_users:
-        console.print(f"{len(res.skipped_users)} personalized users use the global threshold.")
+        console.print(
+            f"{len(res.skipped_users)} eligible user(s) use the global threshold (too few "
+            "validation windows)."
+        )
     console.print(f"Tuning written to {escape(str(run.tuning_path))}")
     if run.policy_path is not None:
         console.print(f"Inference policy written to {escape(str(run.policy_path))}")

@@ -1,4 +1,4 @@
-"""Reject thresholds: a global threshold and one per personalized user (DESIGN §4.5).
+"""Reject thresholds: a global threshold and one per eligible user (DESIGN §4.5).
 
 A window is rejected (``Mixed/Unknown``) when its calibrated confidence (max probability) is
 below the threshold. On calibrated validation probabilities, each candidate threshold gives a
@@ -21,7 +21,9 @@ Objective, in order:
    one whose reject rate is closest to the bounds (ties: highest coverage).
 
 Each choice records which rule applied. Per-user thresholds are tuned the same way on the
-user's own rows, for personalized users (those with a per-user calibrator) with at least
+user's own rows, for every user eligible for personalization (the calibration report's
+``is_eligible``: enough labeled windows, days and labels — whether their own calibrator was
+kept or they fell back to the global one, whose probabilities are then tuned) with at least
 ``min_user_windows`` validation rows; other users use the global threshold.
 
 ``taskclf train tune-reject`` writes the result as ``reject_tuning.json`` into the calibrator
@@ -32,6 +34,7 @@ the inference policy binding model, store and thresholds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -49,7 +52,7 @@ from taskclf.core.defaults import (
     DEFAULT_TARGET_SELECTIVE_ACCURACY,
     REJECT_RATE_BOUNDS,
 )
-from taskclf.core.errors import InputError
+from taskclf.core.errors import ArtifactError, InputError
 from taskclf.core.inference_policy import (
     InferencePolicy,
     build_inference_policy,
@@ -337,6 +340,39 @@ class RejectTuningRun:
     date_to: date
 
 
+def eligible_users(
+    store_dir: Path, model_bundle_id: str | None, personalized: Sequence[str]
+) -> list[str]:
+    """The users eligible for personalization, from the store's calibration report.
+
+    A store without a report (fitted elsewhere, or by an older version) gives its personalized
+    users; they passed the eligibility check to get a calibrator.
+
+    Raises:
+        ArtifactError: The report cannot be read or belongs to another model bundle.
+    """
+    from taskclf.train.calibrate import CALIBRATION_REPORT_FILE
+
+    path = Path(store_dir) / CALIBRATION_REPORT_FILE
+    if not path.exists():
+        return sorted(personalized)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        bundle = report["model_bundle_id"]
+        users = {str(u["user_id"]) for u in report["users"] if u["is_eligible"] is True}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(
+            f"calibration report '{path}' cannot be read ({type(exc).__name__}); re-run "
+            "'taskclf train calibrate'"
+        ) from None
+    if bundle != model_bundle_id:
+        raise ArtifactError(
+            f"calibration report '{path}' is for model {bundle!r}, the store for "
+            f"{model_bundle_id!r}; re-run 'taskclf train calibrate'"
+        )
+    return sorted(users | set(personalized))
+
+
 def run_reject_tuning(
     layout: Layout,
     model_dir: Path,
@@ -369,6 +405,7 @@ def run_reject_tuning(
         layout, model_dir, date_from, date_to
     )
     store = load_calibrator_store(store_dir)
+    eligible = eligible_users(store_dir, store.model_bundle_id, store.user_ids)
     users = val["user_id"].astype(object).to_numpy() if "user_id" in val.columns else None
     raw = predict_core_probs(booster, val, encoders)
     calibrated = store.calibrate_batch(raw, users if users is not None else [""] * len(val))
@@ -376,7 +413,7 @@ def run_reject_tuning(
         frame_label_indices(val),
         calibrated,
         user_ids=users,
-        personalized_users=store.user_ids,
+        personalized_users=eligible,
         target_accuracy=target_accuracy,
         model_bundle_id=model_dir.name,
         model_schema_hash=metadata.schema_hash,
