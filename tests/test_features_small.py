@@ -415,7 +415,10 @@ def test_event_buffer_matches_merged_arrays(specs, cuts, horizon_s) -> None:
     polls, at = [], 0
     for c in cuts:
         if at < len(frames):
-            polls.append(pd.concat(frames[at : at + c], ignore_index=True))
+            poll = pd.concat(frames[at : at + c], ignore_index=True)
+            # a normalized frame has one row per event id (the latest end), as polls give it
+            poll = poll.sort_values(["event_id", "end_ts"], kind="mergesort")
+            polls.append(poll.drop_duplicates("event_id", keep="last").reset_index(drop=True))
         at += c
     buffer = _event_lists.EventBuffer()
     with patch.object(_event_lists, "SMALL_FRAME", -1):
