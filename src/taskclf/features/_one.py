@@ -37,7 +37,7 @@ from taskclf.features._fold import (
 from taskclf.features._one_stage1 import FALLBACK, NAN, stage1
 from taskclf.features.domain import NON_BROWSER
 from taskclf.features.dynamics import window_buckets
-from taskclf.features.sessions import RunCarry, SessionCarry, _session_name
+from taskclf.features.sessions import RunCarry, SessionCarry, _session_name, fold_runs
 from taskclf.features.text import sketch_to_dense
 
 __all__ = ["FALLBACK", "ScalarFold", "TitleMemo", "close_one"]
@@ -256,21 +256,15 @@ def close_one(
     if st is None or isinstance(st, str):
         return st
     # app runs (sessions.run_fold): pieces in time order
-    change = 0
-    dwell = 0.0
-    prev_app, prev_end, run_start = fold.run_app, fold.run_end, fold.run_start
-    apps = lists.cols["window"].get("app", [])
-    for s, e, i in st.pieces:
-        app = apps[i]
-        has_prev = prev_app is not None
-        changed = has_prev and app != prev_app
-        if not has_prev or changed or s - prev_end >= gap_us:
-            run_start = s
-        if changed:
-            change += 1
-        if app == st.dom_app:
-            dwell = (e - run_start) / 1e6
-        prev_app, prev_end = app, e
+    apps = lists.cols["window"]["app"]
+    changes, dwells, (prev_app, prev_end, run_start) = fold_runs(
+        [(s, e, apps[i], 0) for s, e, i in st.pieces],
+        1,
+        (st.dom_app,),
+        gap_us,
+        (fold.run_app, fold.run_end, fold.run_start),
+    )
+    change, dwell = changes[0], dwells[0]
     # sessions (sessions.session_fold for one row)
     active = st.notafk_us > 0 or (not st.afk_present and st.window_us > 0)
     last = fold.last_active

@@ -23,6 +23,7 @@ Definitions (bucket b, bucket length B, idle gap G, default 300 s):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -226,14 +227,42 @@ def _run_fold_small(
     starts = pieces["start"].tolist()
     order = sorted(range(len(starts)), key=starts.__getitem__)  # stable, as the argsort
     apps, ends, rows = pieces["app"].tolist(), pieces["end"].tolist(), pieces["row"].tolist()
-    doms = dom_app.tolist()
+    change, dwell, (app, end, run_start) = fold_runs(
+        [(starts[i], ends[i], apps[i], rows[i]) for i in order],
+        n_rows,
+        dom_app.tolist(),
+        idle_gap_us,
+        (
+            carry.app,
+            -1 if carry.end is None else carry.end,
+            -1 if carry.run_start is None else carry.run_start,
+        ),
+    )
+    new_carry = RunCarry(app=str(app), end=int(end), run_start=int(run_start))
+    return np.array(change, dtype=np.int64), np.array(dwell, dtype=np.float64), new_carry
+
+
+RunState = tuple[Any, int, int]  # (app, end, run start) of the last piece; app None: none yet
+
+
+def fold_runs(
+    pieces: Sequence[tuple[int, int, Any, int]],
+    n_rows: int,
+    doms: Sequence[Any],
+    idle_gap_us: int,
+    state: RunState,
+) -> tuple[list[int], list[float], RunState]:
+    """The app-run rule in plain Python: pieces ``(start, end, app, row)`` in time order.
+
+    Returns per row ``app_change_count`` and ``app_dwell_time_seconds`` (of the row's last
+    piece of its dominant app ``doms[row]``) and the state after the last piece. Used for a few
+    pieces by :func:`run_fold` and for one minute by ``features._one``.
+    """
     change = [0] * n_rows
     dwell = [0.0] * n_rows
-    prev_app, prev_end = carry.app, -1 if carry.end is None else carry.end
-    has_prev = carry.app is not None
-    run_start = -1 if carry.run_start is None else carry.run_start
-    for i in order:
-        app, start, end, row = apps[i], starts[i], ends[i], rows[i]
+    prev_app, prev_end, run_start = state
+    has_prev = prev_app is not None
+    for start, end, app, row in pieces:
         changed = has_prev and bool(app != prev_app)
         if not has_prev or changed or start - prev_end >= idle_gap_us:
             run_start = start
@@ -242,5 +271,4 @@ def _run_fold_small(
         if bool(app == doms[row]):
             dwell[row] = (end - run_start) / 1e6  # the row's last dominant piece wins
         prev_app, prev_end, has_prev = app, end, True
-    new_carry = RunCarry(app=str(prev_app), end=int(prev_end), run_start=int(run_start))
-    return np.array(change, dtype=np.int64), np.array(dwell, dtype=np.float64), new_carry
+    return change, dwell, (prev_app, prev_end, run_start)
