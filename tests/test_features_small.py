@@ -399,7 +399,7 @@ def _same_arrays(fast: _minutes.EventArrays, slow: _minutes.EventArrays) -> None
     st.integers(0, 600),
 )
 def test_event_buffer_matches_merged_arrays(specs, cuts, horizon_s) -> None:
-    """Adding polls to an EventBuffer (and pruning) gives the arrays of EventArrays.merged."""
+    """Adding polls to an EventBuffer (and pruning) gives the arrays of all polls' events."""
     from test_features_helpers import T0, events
 
     frames = []
@@ -421,10 +421,13 @@ def test_event_buffer_matches_merged_arrays(specs, cuts, horizon_s) -> None:
             polls.append(poll.drop_duplicates("event_id", keep="last").reset_index(drop=True))
         at += c
     buffer = _event_lists.EventBuffer()
-    with patch.object(_event_lists, "SMALL_FRAME", -1):
-        want = _minutes.EventArrays()
-        for poll in polls:
-            want = want.merged(_minutes.EventArrays.from_frame(poll))
+    if polls:  # the oracle: every poll's rows, one per event id (latest end; later poll on ties)
+        seen = pd.concat(polls, ignore_index=True).sort_values(
+            ["event_id", "end_ts"], kind="mergesort"
+        )
+        union = seen.drop_duplicates("event_id", keep="last").reset_index(drop=True)
+        with patch.object(_event_lists, "SMALL_FRAME", -1):
+            want = _minutes.EventArrays.from_frame(union)
     for poll in polls:
         rows, titles = _event_lists.small_rows(poll, _minutes.TITLE_STAT_COLUMNS)
         buffer.add(rows, titles)

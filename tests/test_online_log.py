@@ -15,7 +15,6 @@ import pytest
 from taskclf.infer.pipeline import records_frame
 from taskclf.infer.prediction import (
     OnlineRecordWriter,
-    append_online_records,
     read_online_records,
     record_to_json,
 )
@@ -67,10 +66,11 @@ def test_records_written_are_the_records_read_back(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines == [record_to_json(r) for r in records]
     pd.testing.assert_frame_equal(read_online_records(path), records_frame(records))
-    # appending later (a new writer, or append_online_records) continues the same file
+    # appending later (new writers) continues the same file
     with OnlineRecordWriter(path) as writer:
         writer.write(_records(2, first=25))
-    append_online_records(path, _records(1, first=27))
+    with OnlineRecordWriter(path) as writer:
+        writer.write(_records(1, first=27))
     assert len(read_online_records(path)) == 28
 
 
@@ -99,7 +99,8 @@ def test_fsync_every_n_minutes_of_records_and_on_close(tmp_path: Path, fsyncs: l
 def test_a_torn_tail_is_dropped_once_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "day.jsonl"
     records = _records(4)
-    append_online_records(path, records[:2])
+    with OnlineRecordWriter(path) as writer:
+        writer.write(records[:2])
     torn = record_to_json(records[2])
     with path.open("a", encoding="utf-8") as fh:
         fh.write(torn[: len(torn) // 2])  # a crash mid-write

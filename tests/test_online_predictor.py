@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -24,7 +23,7 @@ from taskclf.core.encoding import encode_features, feature_columns, fit_categori
 from taskclf.core.types import LABEL_SET_V1
 from taskclf.infer.online import OnlinePredictor
 from taskclf.infer.pipeline import PipelineConfig, records_frame, run_pipeline
-from taskclf.infer.prediction import append_online_records, read_online_records, record_to_json
+from taskclf.infer.prediction import OnlineRecordWriter, read_online_records, record_to_json
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 USERS = ("amy", "bob")
@@ -189,19 +188,14 @@ def test_append_cuts_a_torn_last_line(
         for row in _frame({"amy": list(range(8))}, seed=7).to_dict("records")
         for r in predictor.predict_row(row)
     ] + predictor.flush_records()
-    append_online_records(path, records[:keep])
+    with OnlineRecordWriter(path) as writer:
+        writer.write(records[:keep])
     torn = record_to_json(records[keep])
     with path.open("a", encoding="utf-8") as fh:
         fh.write(torn[: max(1, int(len(torn) * cut))])  # a crash mid-append
     assert len(read_online_records(path)) == keep  # the torn tail is ignored on read
-    append_online_records(path, records[keep:])
+    with OnlineRecordWriter(path) as writer:  # a restart: the torn line is cut at open
+        writer.write(records[keep:])
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines == [record_to_json(r) for r in records]
     pd.testing.assert_frame_equal(read_online_records(path), records_frame(records))
-
-
-def test_append_writes_nothing_for_no_records(tmp_path: Path) -> None:
-    path = tmp_path / "day.jsonl"
-    append_online_records(path, [])
-    append_online_records(path, records_frame([]))
-    assert not path.exists()

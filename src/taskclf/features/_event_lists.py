@@ -12,7 +12,7 @@ that reads events as lists. So the online builder keeps its buffer here, as list
   the arrays ``EventArrays.from_frame`` returns (tested equal), and :func:`arrays_to_lists`
   goes the other way.
 - :class:`EventBuffer` holds each kind's events in canonical ``(start, event_id)`` order with
-  the merge rule of ``EventArrays.merged`` (the same ``event_id`` keeps the later end, the
+  the merge rule of event normalization (the same ``event_id`` keeps the later end, the
   newer on ties), drops what can no longer matter (:meth:`EventBuffer.prune`) and gives the
   batch code its arrays (:meth:`EventBuffer.arrays`) when several minutes close at once.
 """
@@ -201,7 +201,7 @@ class EventBuffer:
         return bisect.bisect_left(self.cols[kind]["start"], b0 - self.longest[kind])
 
     def add(self, kinds: Lists, titles: Titles) -> None:
-        """Merge new events (each kind in canonical order) as ``EventArrays.merged`` does."""
+        """Merge new events (each kind in canonical order): one row per ``event_id``."""
         self.titles = {**self.titles, **titles}
         for kind in KINDS:
             new = kinds[kind]

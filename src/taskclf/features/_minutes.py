@@ -89,26 +89,6 @@ class EventArrays:
     def n(self, kind: str) -> int:
         return int(self.kinds[kind]["start"].size) if kind in self.kinds else 0
 
-    def merged(self, other: EventArrays) -> EventArrays:
-        """Union of two event sets (same ``event_id`` keeps the later end), canonical order."""
-        out = EventArrays(titles={**self.titles, **other.titles})
-        for kind in ("window", "afk", "input", "web"):
-            a, b = self.kinds.get(kind), other.kinds.get(kind)
-            if a is None or b is None:
-                src = a if b is None else b
-                if src is not None:
-                    out.kinds[kind] = src
-                continue
-            cat = {k: np.concatenate([a[k], b[k]]) for k in a}
-            ids = cat["id"].astype(str)
-            order = np.lexsort((cat["end"], ids))
-            last = np.ones(order.size, dtype=bool)
-            last[:-1] = ids[order][1:] != ids[order][:-1]
-            keep = order[last]
-            keep = keep[np.lexsort((ids[keep], cat["start"][keep]))]
-            out.kinds[kind] = {k: v[keep] for k, v in cat.items()}
-        return out
-
     def select(self, keep: Mapping[str, NDArray[np.bool_] | NDArray[np.intp]]) -> EventArrays:
         """The events ``keep[kind]`` picks: a boolean mask, or ascending row indices."""
         out = EventArrays(titles=self.titles)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from taskclf.core._atomic import append_line_durably, atomic_write_with
+from taskclf.core._atomic import atomic_write_with
 from taskclf.core.defaults import DEFAULT_ONLINE_FSYNC_MINUTES
 from taskclf.core.errors import ArtifactError
 from taskclf.core.paths import Layout
@@ -196,23 +196,6 @@ def read_prediction_partitions(
     return df
 
 
-def append_online_records(path: Path, records: pd.DataFrame | Sequence[Mapping[str, Any]]) -> None:
-    """Append records durably, one JSON line each, with one write and fsync per call.
-
-    An interrupted append loses no earlier line; its torn last line (a crash mid-write) is
-    cut off before the next append, so the file stays readable line by line.
-    """
-    rows = (
-        [{str(k): v for k, v in r.items()} for r in records.to_dict("records")]
-        if isinstance(records, pd.DataFrame)
-        else records
-    )
-    if not rows:
-        return
-    _drop_torn_tail(path)
-    append_line_durably(path, "\n".join(record_to_json(r) for r in rows))
-
-
 def _drop_torn_tail(path: Path) -> None:
     """Truncate ``path`` after its last newline (no-op when it ends with one or is absent)."""
     try:
@@ -246,7 +229,7 @@ class OnlineRecordWriter:
     Durability: the file is fsynced once ``fsync_every`` minutes of records (one record per
     minute) were written since the last fsync, and always on :meth:`flush` and
     :meth:`close` (the online loop closes its writers when it stops), instead of once per
-    minute as :func:`append_online_records` does. The per-minute fsync protected nothing a
+    minute. A per-minute fsync would protect nothing a
     user gave: predictions are derived data. A killed process loses nothing (its writes are
     in the operating system's cache); a power loss can lose the records written since the
     last fsync (fewer than ``fsync_every`` minutes' worth between writes). A restarted loop
