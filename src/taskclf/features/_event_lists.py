@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,18 +82,54 @@ def small_rows(events: pd.DataFrame, title_columns: tuple[str, ...]) -> tuple[Li
     start, end = _micros(events["start_ts"]), _micros(events["end_ts"])
     if start is None or end is None:
         return None
-    ids = events["event_id"].to_numpy(dtype=object).tolist()
+
+    def column(name: str) -> list[Any]:
+        values: list[Any] = events[name].to_numpy(dtype=object).tolist()
+        return values
+
+    return _rows(start, end, column, title_columns)
+
+
+def record_rows(
+    records: Sequence[Mapping[str, Any]], title_columns: tuple[str, ...]
+) -> tuple[Lists, Titles] | None:
+    """:func:`small_rows` of normalized event records (``events.normalize_records``).
+
+    The records are the rows of the frame ``events.frame_from_rows`` would build from them,
+    times as integer microseconds; the result equals ``small_rows`` of that frame (tested).
+    """
+    if len(records) > SMALL_FRAME:
+        return None
+    start = [r["start_ts"] for r in records]
+    end = [r["end_ts"] for r in records]
+    if any(type(v) is not int for v in start) or any(type(v) is not int for v in end):
+        return None
+
+    def column(name: str) -> list[Any]:
+        return [r[name] for r in records]
+
+    return _rows(start, end, column, title_columns)
+
+
+def _rows(
+    start: list[int],
+    end: list[int],
+    read: Callable[[str], list[Any]],
+    title_columns: tuple[str, ...],
+) -> tuple[Lists, Titles] | None:
+    """The lists of :func:`small_rows` from event times and a column reader."""
+    ids = read("event_id")
     if any(type(i) is not str for i in ids):
         return None
-    kind_of = events["kind"].to_numpy(dtype=object).tolist()
-    # canonical order: (start, event_id), ties kept in frame order (a stable sort)
+    kind_of = read("kind")
+    # canonical order: (start, event_id), ties kept in input order (a stable sort)
     order = sorted(range(len(ids)), key=lambda i: (start[i], ids[i]))
-    sources = events["source_id"].to_numpy(dtype=object).tolist()
+    sources = read("source_id")
     cache: dict[str, list[Any]] = {}
 
     def column(name: str) -> list[Any]:
         if name not in cache:
-            cache[name] = events[name].to_numpy(dtype=object).tolist()
+            cache[name] = read(name)
         return cache[name]
 
     kinds: Lists = {}
@@ -121,15 +158,15 @@ def small_rows(events: pd.DataFrame, title_columns: tuple[str, ...]) -> tuple[Li
         elif kind == "web":
             cols["dom"] = [column("domain_category")[i] for i in sel]
         else:
-            cols["vals"] = _input_values(events, sel).tolist()
+            cols["vals"] = _input_values(column, sel).tolist() if sel else []
             cols["kb"], cols["mouse"] = _activity(cols["vals"])
         kinds[kind] = cols
     return kinds, titles
 
 
-def _input_values(events: pd.DataFrame, sel: list[int]) -> NDArray[np.float64]:
+def _input_values(column: Callable[[str], list[Any]], sel: list[int]) -> NDArray[np.float64]:
     """The (events, 6) input values, computed as ``_minutes._kind_arrays`` does."""
-    raw = {c: events[c].to_numpy(dtype=np.float64)[sel] for c in KIND_COLUMNS["input"]}
+    raw = {c: np.array(column(c), dtype=np.float64)[sel] for c in KIND_COLUMNS["input"]}
     dist = np.hypot(raw["delta_x"], raw["delta_y"])
     sx, sy = raw["scroll_x"], raw["scroll_y"]
     both_missing = np.isnan(sx) & np.isnan(sy)

@@ -21,16 +21,25 @@ the next open minute (pruned when new events are added).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
+from taskclf.adapters.activitywatch.events import frame_from_rows
 from taskclf.core.defaults import DEFAULT_BUCKET_SECONDS, DEFAULT_IDLE_GAP_SECONDS
 from taskclf.core.errors import InputError
 from taskclf.core.time import ensure_utc, get_zone
 from taskclf.core.types import validate_user_id
-from taskclf.features._event_lists import EventBuffer, arrays_to_lists, small_rows
+from taskclf.features._event_lists import (
+    EventBuffer,
+    Lists,
+    Titles,
+    arrays_to_lists,
+    record_rows,
+    small_rows,
+)
 from taskclf.features._fold import (
     FoldParams,
     FoldState,
@@ -111,7 +120,24 @@ class FeatureState:
         if small is None:
             arrays = EventArrays.from_frame(events)
             small = arrays_to_lists(arrays.kinds), arrays.titles
-        kinds, titles = small
+        self._add(*small)
+
+    def add_records(self, records: Sequence[dict[str, Any]]) -> None:
+        """:meth:`add_events` of normalized event records (``events.normalize_records``).
+
+        The online loop's step: a poll's few events go into the buffer without a frame
+        (tested equal to adding ``events.frame_from_rows(records)``); many records, or any
+        the plain-Python conversion does not take, go through that frame.
+        """
+        if not records:
+            return
+        small = record_rows(records, TITLE_STAT_COLUMNS)
+        if small is None:
+            self.add_events(frame_from_rows(records))
+            return
+        self._add(*small)
+
+    def _add(self, kinds: Lists, titles: Titles) -> None:
         if self._next is not None:
             self._prune()
         self._buffer.add(kinds, titles)

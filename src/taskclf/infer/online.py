@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from taskclf.adapters.activitywatch.client import AWClient
-from taskclf.adapters.activitywatch.events import normalize_buckets
+from taskclf.adapters.activitywatch.events import normalize_records
 from taskclf.adapters.activitywatch.export import (
     SUPPORTED_TYPES,
     AWEvent,
@@ -63,6 +63,7 @@ from taskclf.infer.prediction import OnlineRecordWriter, read_online_records
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
 
 __all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop"]
+from taskclf.features.text import TitleFeatures
 from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy
 from taskclf.report.daily import build_daily_reports, write_daily_report
 from taskclf.report.export import write_segments
@@ -70,6 +71,7 @@ from taskclf.report.export import write_segments
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+_MAX_TITLE_CACHE = 1024  # distinct titles kept between polls (then the cache starts over)
 
 
 @dataclass
@@ -154,6 +156,9 @@ class OnlineLoop:
         )
         self._fetch_from: dict[str, datetime] = {}
         self._seen: dict[str, dict[Any, tuple[int, int]]] = {}
+        # title features by raw title, in memory only: a window event still growing is
+        # normalized again at every poll
+        self._titles: dict[str, TitleFeatures] = {}
         self._origin = start
         self._written_until: dict[date, datetime | None] = {}
         self.fsync_every_minutes = fsync_every_minutes
@@ -219,8 +224,12 @@ class OnlineLoop:
                 )
             )
         if buckets:
-            frame = normalize_buckets(buckets, secret=self._secret, device_id=self.device_id)
-            self.state.add_events(frame)
+            if len(self._titles) > _MAX_TITLE_CACHE:
+                self._titles.clear()
+            records = normalize_records(
+                buckets, secret=self._secret, device_id=self.device_id, titles=self._titles
+            )
+            self.state.add_records(records)
 
     def _unclip(
         self,

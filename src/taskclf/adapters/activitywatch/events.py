@@ -185,8 +185,32 @@ def normalize_buckets(
     Returns:
         A frame with exactly :data:`EVENT_COLUMNS`; see :func:`dedupe_events` for order.
     """
+    return frame_from_rows(normalize_records(buckets, secret=secret, device_id=device_id))
+
+
+def normalize_records(
+    buckets: Iterable[ParsedBucket],
+    *,
+    secret: bytes,
+    device_id: str | None = None,
+    titles: dict[str, TitleFeatures] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of :func:`normalize_buckets` as dicts, before the frame is built.
+
+    The same rows in the same order (deduplicated and sorted by :func:`dedupe_records`), with
+    times as integer microseconds since the epoch (UTC). The online loop adds a poll's few
+    events this way, without building a frame (``FeatureState.add_records``).
+
+    Args:
+        buckets: validated buckets of supported types.
+        secret: the per-install title secret.
+        device_id: as for :func:`normalize_buckets`.
+        titles: a cache of title features by raw title, kept in memory by a caller that
+            normalizes many batches (the online loop); filled as titles are seen. Never
+            written anywhere.
+    """
     rows: list[dict[str, Any]] = []
-    titles: dict[str, TitleFeatures] = {}
+    cache: dict[str, TitleFeatures] = {} if titles is None else titles
     for bucket in buckets:
         kind = KIND_OF_TYPE[bucket.bucket_type]
         device = device_id or bucket.hostname or "unknown-device"
@@ -195,7 +219,7 @@ def normalize_buckets(
                 kind, bucket.bucket_id, device, ev.start_us, ev.start_us + ev.duration_us
             )
             if kind == "window":
-                identity = _window_row(row, ev.data, titles, secret)
+                identity = _window_row(row, ev.data, cache, secret)
             elif kind == "afk":
                 identity = row["status"] = str(ev.data["status"])
             elif kind == "web":
@@ -204,7 +228,21 @@ def normalize_buckets(
                 identity = _input_row(row, ev.data)
             row["event_id"] = _event_id(kind, bucket.bucket_id, ev.start_us, identity)
             rows.append(row)
-    return dedupe_events(frame_from_rows(rows))
+    return dedupe_records(rows)
+
+
+def dedupe_records(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`dedupe_events` of event rows as dicts (times as integers).
+
+    The same rule: one row per ``event_id``, the latest ``end_ts`` (the later row on ties),
+    in (``start_ts``, ``kind``, ``event_id``) order.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        before = latest.get(row["event_id"])
+        if before is None or row["end_ts"] >= before["end_ts"]:
+            latest[row["event_id"]] = row
+    return sorted(latest.values(), key=lambda r: (r["start_ts"], r["kind"], r["event_id"]))
 
 
 def frame_from_rows(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
