@@ -29,6 +29,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 SMALL_FRAME = 256  # at most this many events take the plain-Python path
+NAN = float("nan")
 
 KINDS = ("window", "afk", "input", "web")
 KIND_COLUMNS = {  # the frame columns each kind needs beyond times, ids and sources
@@ -158,25 +159,39 @@ def _rows(
         elif kind == "web":
             cols["dom"] = [column("domain_category")[i] for i in sel]
         else:
-            cols["vals"] = _input_values(column, sel).tolist() if sel else []
+            cols["vals"] = _input_values(column, sel)
             cols["kb"], cols["mouse"] = _activity(cols["vals"])
         kinds[kind] = cols
     return kinds, titles
 
 
-def _input_values(column: Callable[[str], list[Any]], sel: list[int]) -> NDArray[np.float64]:
-    """The (events, 6) input values, computed as ``_minutes._kind_arrays`` does."""
-    raw = {c: np.array(column(c), dtype=np.float64)[sel] for c in KIND_COLUMNS["input"]}
-    dist = np.hypot(raw["delta_x"], raw["delta_y"])
-    sx, sy = raw["scroll_x"], raw["scroll_y"]
-    both_missing = np.isnan(sx) & np.isnan(sy)
-    scroll = np.where(
-        both_missing, np.nan, np.where(np.isnan(sx), 0.0, sx) + np.where(np.isnan(sy), 0.0, sy)
-    )
-    vals = np.column_stack(
-        [raw["presses"], raw["clicks"], dist, scroll, raw["backspaces"], raw["shortcuts"]]
-    ).astype(np.float64)
-    return vals.reshape(len(sel), 6)
+def _input_values(column: Callable[[str], list[Any]], sel: list[int]) -> list[list[float]]:
+    """The input values of the selected events, as ``_minutes._kind_arrays`` computes them.
+
+    Per event: presses, clicks, mouse distance (numpy's ``hypot``, which is what the batch
+    code calls), scroll (x + y with a missing one counted as 0; NaN when both are missing),
+    backspaces, shortcuts. The scroll sum is the same IEEE addition on Python floats.
+    """
+    raw = {c: [float(column(c)[i]) for i in sel] for c in KIND_COLUMNS["input"]}
+    dist: list[float] = np.hypot(raw["delta_x"], raw["delta_y"]).tolist()
+    out = []
+    for j in range(len(sel)):
+        sx, sy = raw["scroll_x"][j], raw["scroll_y"][j]
+        if sx != sx and sy != sy:
+            scroll = NAN
+        else:
+            scroll = (0.0 if sx != sx else sx) + (0.0 if sy != sy else sy)
+        out.append(
+            [
+                raw["presses"][j],
+                raw["clicks"][j],
+                dist[j],
+                scroll,
+                raw["backspaces"][j],
+                raw["shortcuts"][j],
+            ]
+        )
+    return out
 
 
 def lists_to_arrays(kinds: Lists) -> dict[str, dict[str, Any]]:
@@ -284,10 +299,21 @@ class EventBuffer:
         for kind in KINDS:
             cols = self.cols[kind]
             starts, ends = cols["start"], cols["end"]
-            keep = [i for i in range(len(starts)) if ends[i] > horizon or starts[i] >= horizon]
-            if len(keep) < len(starts):
-                names = LIST_COLUMNS[kind]
-                self._set(kind, [tuple(cols[k][i] for k in names) for i in keep])
+            # events starting at or after the horizon stay: only the ones before can go
+            drop = [i for i in range(bisect.bisect_left(starts, horizon)) if ends[i] <= horizon]
+            if not drop:
+                continue
+            names = LIST_COLUMNS[kind]
+            if drop[-1] == len(drop) - 1:  # the usual case: the oldest events, a prefix
+                cut = len(drop)
+                self._ids[kind].difference_update(cols["id"][:cut])
+                self.cols[kind] = {k: cols[k][cut:] for k in names}
+                rest = self.cols[kind]
+                self.longest[kind] = max(map(operator.sub, rest["end"], rest["start"]), default=0)
+                continue
+            gone = set(drop)
+            keep = [i for i in range(len(starts)) if i not in gone]
+            self._set(kind, [tuple(cols[k][i] for k in names) for i in keep])
 
     def arrays(self) -> dict[str, dict[str, Any]]:
         """The buffer as ``EventArrays.kinds`` (for the batch code)."""

@@ -121,9 +121,14 @@ def _keyed(secret: bytes, domain: bytes, text: str) -> str:
     return mac.hexdigest()[:16]
 
 
+_EMPTY_ROW: Final[dict[str, Any]] = {
+    **dict.fromkeys(STR_COLUMNS),
+    **dict.fromkeys(FLOAT_COLUMNS, np.nan),
+}
+
+
 def _empty_row(kind: str, source: str, device: str, start_us: int, end_us: int) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(STR_COLUMNS)
-    row.update(dict.fromkeys(FLOAT_COLUMNS, np.nan))
+    row = _EMPTY_ROW.copy()
     row.update(kind=kind, source_id=source, device_id=device, start_ts=start_us, end_ts=end_us)
     return row
 
