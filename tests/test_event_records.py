@@ -28,7 +28,7 @@ from taskclf.adapters.activitywatch.events import (
 from taskclf.adapters.activitywatch.export import parse_export, parse_export_data
 from taskclf.features import _event_lists, _minutes
 from taskclf.infer.feature_state import FeatureState
-from test_features_helpers import SECRET, T0, ts
+from test_features_helpers import SECRET, T0, same_cell, ts
 
 EVENT = st.tuples(
     st.integers(0, 900),  # start (s)
@@ -82,12 +82,6 @@ _FLOATS = [c for c, t in frame_from_rows([]).dtypes.items() if t is np.dtype("fl
 MIX = st.tuples(*(st.lists(EVENT, max_size=12) for _ in range(4)))
 
 
-def _same_cell(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    return type(a) is type(b) and a == b
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -135,13 +129,13 @@ def test_records_are_the_normalized_frame(mix) -> None:
             assert len(got) == len(want), (kind, key)
             for x, y in zip(got, want, strict=True):
                 if key == "vals":
-                    assert all(_same_cell(a, b) for a, b in zip(x, y, strict=True))
+                    assert all(same_cell(a, b) for a, b in zip(x, y, strict=True))
                 else:
-                    assert _same_cell(x, y), (kind, key, x, y)
+                    assert same_cell(x, y), (kind, key, x, y)
     assert fast[1].keys() == slow[1].keys()
     for h, row in slow[1].items():
         assert all(
-            _same_cell(float(x), float(y)) if not isinstance(y, str) else x == y
+            same_cell(float(x), float(y)) if not isinstance(y, str) else x == y
             for x, y in zip(fast[1][h], row, strict=True)
         )
 
@@ -186,7 +180,7 @@ def test_add_records_closes_the_same_minutes(mix, cuts) -> None:
     assert len(got) == len(want)
     for a, b in zip(got, want, strict=True):
         assert a.keys() == b.keys()
-        assert all(_same_cell(a[k], b[k]) for k in a), [k for k in a if not _same_cell(a[k], b[k])]
+        assert all(same_cell(a[k], b[k]) for k in a), [k for k in a if not same_cell(a[k], b[k])]
 
 
 def test_many_records_take_the_frame_path() -> None:

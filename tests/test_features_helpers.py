@@ -13,6 +13,13 @@ SECRET = b"k" * 32
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
 
 
+def same_cell(a, b) -> bool:
+    """Equal values of the same type, NaN equal to NaN (cells of two event or feature rows)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return type(a) is type(b) and a == b
+
+
 def ts(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).isoformat()
 

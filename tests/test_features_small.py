@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskclf.features import _event_lists, _fold, _minutes, _small, dynamics, sessions, windows
+from test_features_helpers import same_cell
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
 VALUES = st.lists(st.one_of(WORDS, WORDS, st.none(), st.just(float("nan"))), max_size=40)
@@ -314,12 +315,6 @@ def test_deltas_small_match_vector(data: list, n_targets: int) -> None:
         assert fast[k].dtype == slow[k].dtype and fast[k].tobytes() == slow[k].tobytes()
 
 
-def _same_cell(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    return type(a) is type(b) and a == b
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -376,12 +371,12 @@ def _same_arrays(fast: _minutes.EventArrays, slow: _minutes.EventArrays) -> None
             assert got.dtype == want.dtype and got.shape == want.shape, (kind, key)
             if want.dtype == object:
                 pairs = zip(got.tolist(), want.tolist(), strict=True)
-                assert all(_same_cell(x, y) for x, y in pairs), key
+                assert all(same_cell(x, y) for x, y in pairs), key
             else:
                 np.testing.assert_array_equal(got, want)
     assert fast.titles.keys() == slow.titles.keys()
     for h, want_row in slow.titles.items():
-        assert all(_same_cell(x, y) for x, y in zip(fast.titles[h], want_row, strict=True))
+        assert all(same_cell(x, y) for x, y in zip(fast.titles[h], want_row, strict=True))
 
 
 @settings(max_examples=40, deadline=None)
