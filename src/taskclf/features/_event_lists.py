@@ -8,7 +8,9 @@ that reads events as lists. So the online builder keeps its buffer here, as list
 - :func:`small_rows` converts a small normalized events frame with one ``to_numpy`` per
   column and a plain-Python sort into per-kind column lists (None when the frame is large or
   holds a value the pandas path treats specially: a missing timestamp or id, a timestamp unit
-  other than microseconds, a missing window title), :func:`lists_to_arrays` turns them into
+  other than microseconds, a missing window title); :func:`record_rows` does the same for
+  normalized event records (``events.normalize_records``, the online loop's polls, which
+  never become a frame); :func:`lists_to_arrays` turns them into
   the arrays ``EventArrays.from_frame`` returns (tested equal), and :func:`arrays_to_lists`
   goes the other way.
 - :class:`EventBuffer` holds each kind's events in canonical ``(start, event_id)`` order with

@@ -51,6 +51,7 @@ from taskclf.core.defaults import (
 from taskclf.core.errors import ArtifactError, SourceError, TaskclfError
 from taskclf.core.paths import Layout
 from taskclf.core.time import floor_minute, local_date, utc_now
+from taskclf.features.text import TitleFeatures
 from taskclf.infer._online_predictor import OnlinePredictor
 from taskclf.infer.feature_state import FeatureState
 from taskclf.infer.pipeline import (
@@ -61,12 +62,11 @@ from taskclf.infer.pipeline import (
 )
 from taskclf.infer.prediction import OnlineRecordWriter, read_online_records
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
-
-__all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop"]
-from taskclf.features.text import TitleFeatures
 from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy
 from taskclf.report.daily import build_daily_reports, write_daily_report
 from taskclf.report.export import write_segments
+
+__all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop"]
 
 log = logging.getLogger(__name__)
 
