@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from taskclf.core import _atomic
+from taskclf.core import _atomic, model_io
 from taskclf.core.encoding import make_encoder
 from taskclf.core.errors import ArtifactError
 from taskclf.core.model_io import (
@@ -63,12 +64,24 @@ def test_round_trip(layout, tiny_booster):
     assert list_bundles(layout) == [run_dir]
 
 
-def test_run_ids_unique_and_formatted(layout):
-    ids = {generate_run_id(layout.models_dir) for _ in range(50)}
+def test_run_ids_never_reuse_an_existing_run_and_are_formatted(layout):
+    # The suffix is random (4 hex digits), so two ids drawn without creating the first may
+    # collide; the contract is that an id never names a run that already exists.
+    ids = set()
+    for _ in range(50):
+        run_id = generate_run_id(layout.models_dir)
+        (layout.models_dir / run_id).mkdir(parents=True)
+        ids.add(run_id)
     assert len(ids) == 50
-    import re
-
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d_\d{6}_run-[0-9a-f]{4}", i) for i in ids)
+
+
+def test_run_id_skips_a_taken_suffix(layout, monkeypatch):
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    suffixes = iter(["aaaa", "aaaa", "bbbb"])
+    monkeypatch.setattr(model_io.secrets, "token_hex", lambda _n: next(suffixes))
+    (layout.models_dir / "2026-01-02_030405_run-aaaa").mkdir(parents=True)
+    assert generate_run_id(layout.models_dir, now=now) == "2026-01-02_030405_run-bbbb"
 
 
 def test_tampered_model_refused(layout, tiny_booster):
