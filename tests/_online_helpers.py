@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -256,7 +257,10 @@ def _learn_ids(client: httpx.Client, bucket_id: str, events: list[_Event]) -> No
     """Set the server ids of ``events`` just inserted (aw-server 0.12 does not return them).
 
     Events overlapping the queried range come back clipped to its start, so the match is on
-    timestamp (aw-server keeps milliseconds) and data, and the newest insert (highest id) wins.
+    timestamp (aw-server keeps milliseconds) and data. Real exports hold duplicates (same
+    start and data, different durations); inserted in one request, they get consecutive ids
+    in posting order, so the k-th duplicate takes the k-th of the newest ids that match.
+    Sharing one id would let a duplicate's shorter end overwrite a longer one.
     """
     lo = min(e.start for e in events)
     hi = max(e.start for e in events) + timedelta(microseconds=1)
@@ -266,12 +270,19 @@ def _learn_ids(client: httpx.Client, bucket_id: str, events: list[_Event]) -> No
     )
     assert r.status_code == 200, r.text[:200]
     served = r.json()
+    groups: dict[tuple[datetime, str], list[_Event]] = {}
     for ev in events:
         start = ev.start.replace(microsecond=ev.start.microsecond // 1000 * 1000)  # stored in ms
-        ids = [
+        groups.setdefault((start, json.dumps(ev.data, sort_keys=True)), []).append(ev)
+    for (start, data), group in groups.items():
+        ids = sorted(
             int(e["id"])
             for e in served
-            if datetime.fromisoformat(e["timestamp"]) == start and e["data"] == ev.data
-        ]
-        assert ids, f"inserted event at {ev.start.isoformat()} not found in {bucket_id}"
-        ev.server_id = max(ids)
+            if datetime.fromisoformat(e["timestamp"]) == start
+            and json.dumps(e["data"], sort_keys=True) == data
+        )
+        assert len(ids) >= len(group), (
+            f"inserted event at {start.isoformat()} not found in {bucket_id}"
+        )
+        for ev, server_id in zip(group, ids[-len(group) :], strict=True):
+            ev.server_id = server_id

@@ -7,6 +7,7 @@ Every minute's record must be identical, byte for byte.
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from _online_helpers import (
     online_lines,
     trained_template,
 )
+from conftest import REAL_DATA
 from taskclf.adapters.activitywatch.client import AWClient
 from taskclf.core.config import load_config
 from taskclf.core.defaults import MIXED_UNKNOWN
@@ -195,3 +197,73 @@ def test_events_the_server_clips_at_the_fetch_start_are_restored(
     expected = [record_to_json(r) for r in batch.predictions.to_dict("records")]
     assert len(expected) >= 65
     assert online_lines(online, "user-02") == expected
+
+
+def _real_day(window_file: str, afk_csv: str, day: date) -> dict[str, Any]:
+    """One UTC day of a real window export plus the same person's AFK CSV, as an export."""
+    lo = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    hi = lo + timedelta(days=1)
+
+    def overlaps(timestamp: str, duration: float) -> bool:
+        start = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        return start < hi and start + timedelta(seconds=duration) > lo
+
+    export = json.loads((REAL_DATA / window_file).read_text())
+    ((bucket_id, window),) = export["buckets"].items()
+    window["events"] = [e for e in window["events"] if overlaps(e["timestamp"], e["duration"])]
+    with open(REAL_DATA / afk_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    afk = [
+        {
+            "timestamp": r["timestamp"],
+            "duration": float(r["duration"]),
+            "data": {"status": r["status"]},
+        }
+        for r in rows
+        if overlaps(r["timestamp"], float(r["duration"]))
+    ]
+    afk_bucket = {"type": "afkstatus", "client": "aw-watcher-afk", "hostname": window["hostname"]}
+    return {"buckets": {bucket_id: window, "aw-watcher-afk_real": {**afk_bucket, "events": afk}}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recording", ["laptop", "ania"])
+def test_online_loop_over_real_recordings_equals_batch(
+    recording: str, template: TrainedTemplate, aw_server: Any, tmp_path: Path
+) -> None:
+    """Real recordings replayed over fake time: the loop's records equal batch, byte for byte.
+
+    ``laptop``: a whole export (window, AFK and Firefox buckets, an empty stopwatch bucket)
+    with zero-duration window events, AFK events repeated with one start and several
+    durations, and a UTC midnight inside it. ``ania``: the busiest day of a window export
+    with the person's AFK CSV (heavy AFK duplication and overlaps, events running into the
+    day from before it).
+    """
+    if recording == "laptop":
+        export = json.loads((REAL_DATA / "aw_mhacks_LAPTOP-MCRJASPH_export.json").read_text())
+    else:
+        day = date(2026, 1, 15)
+        export = _real_day("aw_twd_ania_window_export.json", "aw_twd_ania_afk.csv", day)
+    feeder = AwFeeder(aw_server.url, export)
+    feeder.create_buckets()
+    user_id = f"real-{recording}"
+    online = fresh_home(template, tmp_path / "online", user_id=user_id)
+    clock = FakeClock(floor_minute(feeder.first_start) - timedelta(minutes=5))
+    loop = _online_loop(online, aw_server.url, clock)
+    _drive(loop, feeder, clock, seed=4)
+    assert loop.stats.server_errors == loop.stats.poll_errors == 0
+
+    first, last = feeder.first_start.date(), feeder.last_end.date()
+    assert (last - first).days <= 2  # batch_from_server reads the middle day ± 1
+    batch = batch_from_server(
+        fresh_home(template, tmp_path / "batch", user_id=user_id),
+        aw_server.url,
+        user_id,
+        first + (last - first) / 2 if last > first + timedelta(days=1) else last,
+    )
+    expected = [record_to_json(r) for r in batch.predictions.to_dict("records")]
+    lines = online_lines(online, user_id)
+    assert len(expected) > 300
+    if recording == "laptop":  # the recording crosses UTC midnight
+        assert len({json.loads(line)["bucket_start_ts"][:10] for line in lines}) == 2
+    assert lines == expected
