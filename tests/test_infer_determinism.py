@@ -11,7 +11,10 @@ import pytest
 
 from _online_helpers import DAYS, FIRST_DAY, TrainedTemplate, trained_template
 from taskclf.cli.main import run
+from taskclf.core.config import load_config
 from taskclf.core.paths import Layout
+from taskclf.infer.batch import run_batch_inference
+from taskclf.infer.resolve import resolve_settings
 
 LAST_DAY = FIRST_DAY + timedelta(days=DAYS - 1)
 
@@ -58,3 +61,23 @@ def test_two_batch_runs_write_identical_bytes(template: TrainedTemplate, tmp_pat
     assert sorted(second) == sorted(first)
     changed = [k for k in first if first[k] != second[k]]
     assert changed == []
+
+
+def test_batch_reports_progress_counts_the_reports(
+    template: TrainedTemplate, tmp_path: Path
+) -> None:
+    layout = Layout.resolve(tmp_path / "home")
+    shutil.copytree(template.layout.home, layout.home)
+    messages: list[str] = []
+    result = run_batch_inference(
+        layout,
+        FIRST_DAY,
+        LAST_DAY,
+        settings=resolve_settings(layout),
+        config=load_config(layout),
+        progress=messages.append,
+    )
+    n = len(result.report_files) // 4  # json, csv, parquet and png per report
+    counted = [m for m in messages if m.startswith("writing daily reports")]
+    assert n >= len(template.timezones) * DAYS
+    assert counted == [f"writing daily reports ({i:,}/{n:,})" for i in range(n + 1)]

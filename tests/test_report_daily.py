@@ -227,3 +227,66 @@ def test_report_v1_format_is_stable(tmp_path):
     path.write_text(REPORT_V1_JSON.replace('"report_version": 1', '"report_version": 9'))
     with pytest.raises(ArtifactError, match="report_version|Input should be 1"):
         load_report(path)
+
+
+def _rgb(png: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+
+
+def _is_color(rgb: np.ndarray, color: str) -> np.ndarray:
+    return (rgb == np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])).all(axis=-1)
+
+
+def test_chart_timeline_lanes_are_colored_by_each_segments_label():
+    from taskclf.report.plots import CORE_COLORS, render_daily_png
+
+    # many segments, alternating all day: 15 minutes of Build, then 5 of Debug
+    predicted = (["Build"] * 15 + ["Debug"] * 5) * 60
+    report = build_daily_reports(_preds("ann", ANN_DAY_START, predicted), None, timezones=TZ)[0]
+    assert report.segment_count == 120
+    rgb = _rgb(render_daily_png(report))
+    build, debug = _is_color(rgb, CORE_COLORS["Build"]), _is_color(rgb, CORE_COLORS["Debug"])
+    # the label lane: the topmost band of rows showing Debug (the bars panel is further down)
+    rows = np.flatnonzero(debug.any(axis=1))
+    lane = rows[: int(np.argmax(np.diff(rows) > 1)) + 1]
+    assert 30 < lane.size < 80
+    in_lane = slice(lane[0], lane[-1] + 1)
+    # 3 minutes of Build per minute of Debug, as runs of 15 and 5 (antialiased edges aside)
+    ratio = build[in_lane].sum() / debug[in_lane].sum()
+    assert 2.7 < ratio < 3.3
+    runs = np.flatnonzero(np.diff(debug[lane[lane.size // 2]].astype(np.int8)) == 1)
+    assert runs.size == 60
+
+
+def test_charts_drawn_in_worker_processes_are_the_charts_drawn_here(monkeypatch):
+    from taskclf.report import plots
+
+    monkeypatch.setattr(plots, "PARALLEL_MIN_CHARTS", 4)
+    labels = ["Build", "Debug", "Meet", MIXED_UNKNOWN, "ReadResearch"]
+    days = [
+        _preds(
+            "ann",
+            ANN_DAY_START + timedelta(days=d),
+            [labels[(i // (5 + d)) % len(labels)] for i in range(300 + 10 * d)],
+        )
+        for d in range(6)
+    ]
+    reports = build_daily_reports(pd.concat(days, ignore_index=True), None, timezones=TZ)
+    assert len(reports) == 6
+    here = [plots.render_daily_png(r, taxonomy=default_taxonomy()) for r in reports]
+    assert len(set(here)) == len(reports)
+    spawned: list[str] = []
+    real_context = plots.multiprocessing.get_context
+
+    def context(method: str) -> object:
+        spawned.append(method)
+        return real_context(method)
+
+    monkeypatch.setattr(plots.multiprocessing, "get_context", context)
+    workers = list(plots.render_daily_pngs(reports, taxonomy=default_taxonomy(), workers=2))
+    assert spawned == ["spawn"]  # the charts were drawn in worker processes
+    assert workers == here

@@ -30,7 +30,7 @@ from taskclf.infer.pipeline import (
 )
 from taskclf.infer.prediction import local_dates, write_prediction_partitions
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
-from taskclf.report.daily import build_daily_reports, write_daily_report
+from taskclf.report.daily import build_daily_reports, write_daily_reports
 from taskclf.report.export import write_segments
 
 Progress = Callable[[str], None]
@@ -139,7 +139,7 @@ def run_batch_inference(
     segments_path = write_segments(layout.segments_file, result.segments)
     report_files: list[Path] = []
     if write_reports:
-        step("writing daily reports")
+        step("building daily reports")
         taxonomy = None
         if settings.taxonomy_path.value is not None:
             from taskclf.infer.taxonomy import load_taxonomy
@@ -152,8 +152,14 @@ def run_batch_inference(
             default_timezone=config.timezone,
             taxonomy=taxonomy,
         )
-        for report in reports:
-            report_files.extend(write_daily_report(layout, report, taxonomy=taxonomy))
+        step(f"writing daily reports (0/{len(reports):,})")
+        written = write_daily_reports(
+            layout,
+            reports,
+            taxonomy=taxonomy,
+            progress=lambda i, n: step(f"writing daily reports ({i:,}/{n:,})"),
+        )
+        report_files.extend(path for paths in written for path in paths)
     queued = 0
     if enqueue:
         from taskclf.labels.queue import enqueue_from_predictions

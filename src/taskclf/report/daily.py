@@ -61,7 +61,7 @@ from taskclf.report.export import (
     write_json,
     write_parquet,
 )
-from taskclf.report.plots import render_daily_png
+from taskclf.report.plots import render_daily_png, render_daily_pngs
 
 REPORT_VERSION: Literal[1] = 1
 _REQUIRED = (
@@ -357,6 +357,32 @@ def write_daily_report(
     Returns:
         The four paths, in that order.
     """
+    return _write(layout, report, render_daily_png(report, taxonomy=taxonomy), folder)
+
+
+def write_daily_reports(
+    layout: Layout,
+    reports: Sequence[DailyReport],
+    *,
+    taxonomy: TaxonomyConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[list[Path]]:
+    """:func:`write_daily_report` of each report (in their default folders), in order.
+
+    The charts of many reports are drawn in parallel (:func:`~taskclf.report.plots.
+    render_daily_pngs`); files are written here, one report at a time. ``progress`` gets
+    (reports written, reports) after each.
+    """
+    written: list[list[Path]] = []
+    pngs = render_daily_pngs(reports, taxonomy=taxonomy)
+    for report, png in zip(reports, pngs, strict=True):
+        written.append(_write(layout, report, png, None))
+        if progress is not None:
+            progress(len(written), len(reports))
+    return written
+
+
+def _write(layout: Layout, report: DailyReport, png: bytes, folder: Path | None) -> list[Path]:
     if folder is None:
         folder = layout.report_dir(report.user_id, report.date)
     table = report_table(report)
@@ -364,7 +390,7 @@ def write_daily_report(
         write_json(folder / REPORT_JSON, report.model_dump(mode="json")),
         write_csv(folder / REPORT_CSV, table),
         write_parquet(folder / REPORT_PARQUET, table),
-        write_bytes(folder / REPORT_PNG, render_daily_png(report, taxonomy=taxonomy)),
+        write_bytes(folder / REPORT_PNG, png),
     ]
 
 
@@ -437,10 +463,5 @@ def run_daily_reports(
         taxonomy=remap,
     )
     selected = [r for r in reports if date_from <= r.date <= date_to]
-    written: list[WrittenReport] = []
-    for report in selected:
-        paths = write_daily_report(layout, report, taxonomy=colors)
-        written.append(WrittenReport(report, tuple(paths)))
-        if progress is not None:
-            progress(len(written), len(selected))
-    return written
+    paths = write_daily_reports(layout, selected, taxonomy=colors, progress=progress)
+    return [WrittenReport(r, tuple(p)) for r, p in zip(selected, paths, strict=True)]
