@@ -18,7 +18,6 @@ from rich.table import Table
 
 from taskclf.cli._common import console, get_state
 from taskclf.core.errors import InputError
-from taskclf.core.model_io import get_active_model
 from taskclf.core.paths import Layout
 from taskclf.core.time import parse_date
 
@@ -36,6 +35,8 @@ class MethodChoice(StrEnum):
 def resolve_model_dir(layout: Layout, model_dir: Path | None) -> Path:
     """``--model-dir`` as given, else relative to the home, else the active model."""
     if model_dir is None:
+        from taskclf.core.model_io import get_active_model
+
         active = get_active_model(layout)
         if active is None:
             raise InputError(

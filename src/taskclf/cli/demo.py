@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -26,9 +26,10 @@ from taskclf import __version__
 from taskclf.cli._common import console, err_console, get_state
 from taskclf.core.config import Config, save_config
 from taskclf.core.errors import InputError
-from taskclf.core.inference_policy import load_inference_policy
-from taskclf.core.model_io import get_active_model
 from taskclf.core.paths import Layout
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRAIN_RATIO = 0.5
 VAL_RATIO = 0.3
@@ -157,6 +158,8 @@ def run_demo(home: Path, *, users: int, days: int, seed: int) -> float:
 
 
 def _summary(home: Path, elapsed: float) -> None:
+    from taskclf.core.inference_policy import load_inference_policy
+    from taskclf.core.model_io import get_active_model
     from taskclf.train._compare import compare_calibration
     from taskclf.train.evaluate import load_evaluation
 
@@ -189,6 +192,8 @@ def _summary(home: Path, elapsed: float) -> None:
 
 
 def _calibration_table(df: pd.DataFrame, per_user: dict[str, float], global_thr: float) -> Table:
+    import pandas as pd
+
     table = Table(title="Held-out test days: global calibrator vs per-user store")
     for col in (
         "user",

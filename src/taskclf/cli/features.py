@@ -11,7 +11,6 @@ from rich.table import Table
 
 from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.time import parse_date
-from taskclf.features.build import build_features_range
 
 app = typer.Typer(help="Build per-minute feature rows from ingested events.", no_args_is_help=True)
 
@@ -37,6 +36,8 @@ def build(
     ),
 ) -> None:
     """Build validated feature partitions for a date range."""
+    from taskclf.features.build import build_features_range
+
     d_from, d_to = require_range(
         parse_date(date_from, field="--from") if date_from is not None else None,
         parse_date(date_to, field="--to") if date_to is not None else None,

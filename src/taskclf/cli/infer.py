@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -12,8 +13,11 @@ from rich.table import Table
 from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.defaults import DEFAULT_POLL_SECONDS, DEFAULT_REJECT_THRESHOLD
 from taskclf.core.time import parse_date
-from taskclf.infer.batch import BatchResult
-from taskclf.infer.resolve import InferenceSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from taskclf.infer.batch import BatchResult
+    from taskclf.infer.online import OnlineLoop
+    from taskclf.infer.resolve import InferenceSettings
 
 app = typer.Typer(
     help="Run inference: batch over a date range, online against a live server, or rule baseline.",
@@ -82,6 +86,7 @@ def batch(
 ) -> None:
     """Predict every minute of a date range for every user; write predictions, segments, reports."""
     from taskclf.infer.batch import run_batch_inference
+    from taskclf.infer.resolve import resolve_settings
 
     state = get_state(ctx)
     start, end = require_range(
@@ -171,7 +176,8 @@ def online(
     ),
 ) -> None:
     """Poll a running ActivityWatch server; predict each minute once closed (Ctrl+C stops)."""
-    from taskclf.infer.online import OnlineLoop, run_online_loop
+    from taskclf.infer.online import run_online_loop
+    from taskclf.infer.resolve import resolve_settings
 
     state = get_state(ctx)
     config = state.config

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from taskclf.adapters.activitywatch._ingest import IngestSummary, ingest_export, ingest_live
 from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.errors import InputError
 from taskclf.core.time import parse_date
+
+if TYPE_CHECKING:
+    from taskclf.adapters.activitywatch._ingest import IngestSummary
 
 app = typer.Typer(
     help="Ingest ActivityWatch data (export JSON or a running server) into privacy-safe events.",
@@ -52,6 +55,8 @@ def aw(
     ),
 ) -> None:
     """Ingest an ActivityWatch export file."""
+    from taskclf.adapters.activitywatch._ingest import ingest_export
+
     if input_path is None:
         raise InputError("give the export file with --input FILE")
     state = get_state(ctx)
@@ -77,6 +82,8 @@ def live(
     ),
 ) -> None:
     """Pull a date range from a running ActivityWatch server."""
+    from taskclf.adapters.activitywatch._ingest import ingest_live
+
     d_from, d_to = require_range(
         parse_date(date_from, field="--from") if date_from is not None else None,
         parse_date(date_to, field="--to") if date_to is not None else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -20,9 +21,9 @@ from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.errors import InputError
 from taskclf.core.time import day_bounds_utc, parse_date, parse_timestamp, utc_now
 from taskclf.core.types import CoreLabel, LabelSpan
-from taskclf.labels._workflows import label_now, project_range, weak_rules_range
-from taskclf.labels.queue import list_queue
-from taskclf.labels.store import ImportResult, LabelStore, StoredSpan
+
+if TYPE_CHECKING:
+    from taskclf.labels.store import ImportResult, LabelStore, StoredSpan
 
 app = typer.Typer(
     help="Manage label spans: import/export, add blocks, label now, project onto minutes, queue.",
@@ -59,6 +60,8 @@ def _utc_bounds(
 
 
 def _store(ctx: typer.Context) -> LabelStore:
+    from taskclf.labels.store import LabelStore
+
     return LabelStore.for_layout(get_state(ctx).layout)
 
 
@@ -186,6 +189,9 @@ def label_now_cmd(
     aw_host: str | None = typer.Option(None, "--aw-host", help="Default: config aw_host."),
 ) -> None:
     """Label the last N minutes and show what ActivityWatch saw in them."""
+    from taskclf.labels._workflows import label_now
+    from taskclf.labels.store import LabelStore
+
     if minutes is None or label is None:
         raise InputError("label-now needs --minutes and --label")
     state = get_state(ctx)
@@ -254,6 +260,8 @@ def project_cmd(
     out: Path | None = typer.Option(None, "--out", help="Write the labeled rows (Parquet)."),
 ) -> None:
     """Project spans onto the feature minutes and show coverage per user and label."""
+    from taskclf.labels._workflows import project_range
+
     d_from, d_to = _date_range(date_from, date_to)
     run = project_range(
         get_state(ctx).layout,
@@ -281,6 +289,8 @@ def show_queue(
     ),
 ) -> None:
     """Minutes worth labeling next (lowest model confidence first)."""
+    from taskclf.labels.queue import list_queue
+
     items = list_queue(_store(ctx), user_id=user_id, limit=limit or 20)
     table = Table(title=f"Labeling queue ({len(items)})")
     for col in ("user", "minute (UTC)", "confidence", "model said", "shown", "reason"):
@@ -308,6 +318,8 @@ def weak_rules_cmd(
     apply: bool = typer.Option(False, "--apply", help="Store the proposals (gaps only)."),
 ) -> None:
     """Propose weak labels from app/domain/idle rules (dry run unless --apply)."""
+    from taskclf.labels._workflows import weak_rules_range
+
     d_from, d_to = _date_range(date_from, date_to)
     run = weak_rules_range(
         get_state(ctx).layout,

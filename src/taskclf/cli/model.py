@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -11,16 +11,10 @@ from rich.table import Table
 
 from taskclf.cli._common import console, get_state
 from taskclf.core.errors import InputError
-from taskclf.core.metrics import top_confusions
-from taskclf.core.model_io import set_active_model
 from taskclf.core.paths import Layout
-from taskclf.train.evaluate import (
-    EvaluationReport,
-    ModelInspection,
-    ModelSummary,
-    inspect_model,
-    list_models,
-)
+
+if TYPE_CHECKING:
+    from taskclf.train.evaluate import EvaluationReport, ModelInspection, ModelSummary
 
 app = typer.Typer(help="List, inspect and activate model bundles.", no_args_is_help=True)
 
@@ -42,6 +36,8 @@ def _gates(summary: ModelSummary) -> str:
 @app.command("list")
 def list_cmd(ctx: typer.Context) -> None:
     """List model bundles with their scores, gate outcome and the active marker."""
+    from taskclf.train.evaluate import list_models
+
     models = list_models(get_state(ctx).layout)
     if not models:
         console.print("no model bundles yet; train one with 'taskclf train lgbm'")
@@ -101,6 +97,8 @@ def _metadata_table(info: ModelInspection) -> Table:
 
 
 def _confusions_table(cm: list[list[int]], labels: list[str], title: str) -> Table:
+    from taskclf.core.metrics import top_confusions
+
     table = Table(title=title)
     for col in ("true", "predicted as", "rows"):
         table.add_column(col)
@@ -143,6 +141,8 @@ def inspect_cmd(
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Bundle directory."),
 ) -> None:
     """Show a bundle's metadata, metrics, top confusions and its evaluation if present."""
+    from taskclf.train.evaluate import inspect_model
+
     layout = get_state(ctx).layout
     info = inspect_model(layout, _resolve(layout, run_id, model_dir))
     console.print(_metadata_table(info))
@@ -174,5 +174,7 @@ def set_active_cmd(
     run_id: str = typer.Argument(..., help="Run id of a bundle under models/."),
 ) -> None:
     """Make a verified bundle the active model."""
+    from taskclf.core.model_io import set_active_model
+
     pointer = set_active_model(get_state(ctx).layout, run_id, reason="manual")
     console.print(f"active model: [bold]{pointer.run_id}[/] (set {pointer.set_at.isoformat()})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -11,16 +12,10 @@ from rich.table import Table
 from taskclf.cli._common import console, get_state
 from taskclf.cli._train_personalize import resolve_model_dir
 from taskclf.core.errors import ArtifactError, InputError
-from taskclf.core.inference_policy import (
-    STORE_MANIFEST_FILE,
-    InferencePolicy,
-    build_inference_policy,
-    load_inference_policy,
-    remove_inference_policy,
-    save_inference_policy,
-    validate_policy,
-)
 from taskclf.core.paths import Layout
+
+if TYPE_CHECKING:
+    from taskclf.core.inference_policy import InferencePolicy
 
 app = typer.Typer(help="Show, create or remove the inference policy.", no_args_is_help=True)
 
@@ -55,6 +50,8 @@ def _policy_table(policy: InferencePolicy) -> Table:
 @app.command("show")
 def show(ctx: typer.Context) -> None:
     """Print the policy's fields and whether its model and store still match it."""
+    from taskclf.core.inference_policy import load_inference_policy, validate_policy
+
     layout = get_state(ctx).layout
     policy = load_inference_policy(layout)
     if policy is None:
@@ -73,6 +70,8 @@ def show(ctx: typer.Context) -> None:
 
 
 def _default_store(layout: Layout) -> Path | None:
+    from taskclf.core.inference_policy import STORE_MANIFEST_FILE
+
     store = layout.calibrator_store_dir
     return store if (store / STORE_MANIFEST_FILE).is_file() else None
 
@@ -95,6 +94,12 @@ def create(
     ),
 ) -> None:
     """Write a validated policy binding a model, its calibrator store and a threshold."""
+    from taskclf.core.inference_policy import (
+        build_inference_policy,
+        save_inference_policy,
+        validate_policy,
+    )
+
     layout = get_state(ctx).layout
     run_dir = resolve_model_dir(layout, model_dir)
     store = calibrator_store if calibrator_store is not None else _default_store(layout)
@@ -114,6 +119,8 @@ def create(
 @app.command("remove")
 def remove(ctx: typer.Context) -> None:
     """Delete the policy (inference then falls back to the active model)."""
+    from taskclf.core.inference_policy import remove_inference_policy
+
     layout = get_state(ctx).layout
     if remove_inference_policy(layout):
         console.print(f"Removed {escape(str(layout.inference_policy))}")

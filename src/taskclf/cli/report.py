@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import Progress
@@ -11,7 +12,9 @@ from rich.table import Table
 from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.errors import InputError
 from taskclf.core.time import local_date, parse_date, utc_now
-from taskclf.report.daily import WrittenReport, run_daily_reports
+
+if TYPE_CHECKING:
+    from taskclf.report.daily import WrittenReport
 
 app = typer.Typer(
     help="Summarize predictions into daily reports (JSON, CSV, Parquet, PNG).", no_args_is_help=True
@@ -38,6 +41,8 @@ def daily(
     ),
 ) -> None:
     """Write per-user daily reports from batch predictions and print a summary."""
+    from taskclf.report.daily import run_daily_reports
+
     state = get_state(ctx)
     config = state.config
     if day is not None and (date_from is not None or date_to is not None):

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from taskclf.cli._common import console
+from taskclf.core.defaults import DEFAULT_SYNTH_DAYS, DEFAULT_SYNTH_USERS
 from taskclf.core.errors import InputError
 from taskclf.core.time import parse_date
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.synthetic.generator import (
-    DEFAULT_DAYS,
-    DEFAULT_USERS,
-    SyntheticDataset,
-    SyntheticUserSummary,
-    generate_dataset,
-)
+
+if TYPE_CHECKING:
+    from taskclf.synthetic.generator import SyntheticDataset, SyntheticUserSummary
 
 #: Short column headers so the per-label table fits an 80-column terminal.
 _SHORT: dict[str, str] = {
@@ -59,10 +57,10 @@ def _render(dataset: SyntheticDataset) -> None:
 
 def synth(
     users: int | None = typer.Option(
-        None, "--users", help=f"Number of users (1-999; default {DEFAULT_USERS})."
+        None, "--users", help=f"Number of users (1-999; default {DEFAULT_SYNTH_USERS})."
     ),
     days: int | None = typer.Option(
-        None, "--days", help=f"Number of calendar days (1-366; default {DEFAULT_DAYS})."
+        None, "--days", help=f"Number of calendar days (1-366; default {DEFAULT_SYNTH_DAYS})."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
     out: Path | None = typer.Option(
@@ -73,6 +71,8 @@ def synth(
     ),
 ) -> None:
     """Write realistic ActivityWatch exports plus ground-truth label spans for N users x D days."""
+    from taskclf.synthetic.generator import DEFAULT_DAYS, DEFAULT_USERS, generate_dataset
+
     if out is None:
         raise InputError("give --out DIR: the directory to write the synthetic dataset into")
     first = None if start_date is None else parse_date(start_date, field="--start-date")

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from taskclf.cli._common import console, get_state
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.infer.taxonomy import (
-    OTHER_BUCKET,
-    TaxonomyConfig,
-    default_taxonomy,
-    load_taxonomy,
-    save_taxonomy,
-)
+
+if TYPE_CHECKING:
+    from taskclf.infer.taxonomy import TaxonomyConfig
 
 app = typer.Typer(
     help="Create, validate and show the personal taxonomy (core labels -> your buckets).",
@@ -36,6 +33,8 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write the default taxonomy (Deep work, Collaboration, Learning, Break)."""
+    from taskclf.infer.taxonomy import default_taxonomy, save_taxonomy
+
     path = save_taxonomy(default_taxonomy(), _path(ctx, file), overwrite=force)
     console.print(f"Wrote the default taxonomy to {path}")
     _render(default_taxonomy(), str(path))
@@ -47,6 +46,8 @@ def validate(
     file: Path | None = typer.Option(None, "--file", help=_FILE_HELP),
 ) -> None:
     """Check a taxonomy file; errors name the line and the bucket (exit code 2)."""
+    from taskclf.infer.taxonomy import load_taxonomy
+
     path = _path(ctx, file)
     taxonomy = load_taxonomy(path)
     console.print(
@@ -61,6 +62,8 @@ def show(
     file: Path | None = typer.Option(None, "--file", help=_FILE_HELP),
 ) -> None:
     """Show the taxonomy in effect (the built-in default when no file exists)."""
+    from taskclf.infer.taxonomy import default_taxonomy, load_taxonomy
+
     path = _path(ctx, file)
     if file is None and not path.exists():
         _render(default_taxonomy(), f"built-in default (no file at {path})")
@@ -69,6 +72,8 @@ def show(
 
 
 def _render(taxonomy: TaxonomyConfig, source: str) -> None:
+    from taskclf.infer.taxonomy import OTHER_BUCKET
+
     table = Table(title=f"Taxonomy: {source}")
     for column in ("bucket", "core labels", "color", "weight"):
         table.add_column(column)

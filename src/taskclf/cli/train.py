@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import (
@@ -28,13 +29,13 @@ from taskclf.core.defaults import (
     DEFAULT_VAL_RATIO,
 )
 from taskclf.core.errors import InputError
-from taskclf.core.metrics import GateReport
-from taskclf.core.model_io import get_active_model
 from taskclf.core.time import parse_date
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.train.dataset import SPLIT_NAMES, SplitSummary, build_dataset
-from taskclf.train.evaluate import EvaluationReport, evaluate_bundle
-from taskclf.train.lgbm import TrainRunOptions, train_and_save
+
+if TYPE_CHECKING:
+    from taskclf.core.metrics import GateReport
+    from taskclf.train.dataset import SplitSummary
+    from taskclf.train.evaluate import EvaluationReport
 
 app = typer.Typer(
     help="Build datasets, train and evaluate models, fit calibrators, tune reject thresholds.",
@@ -81,6 +82,8 @@ def _optional_range(date_from: str | None, date_to: str | None) -> tuple[date | 
 
 
 def _split_table(summary: SplitSummary, title: str) -> Table:
+    from taskclf.train.dataset import SPLIT_NAMES
+
     table = Table(title=title)
     table.add_column("")
     for name in SPLIT_NAMES:
@@ -131,6 +134,8 @@ def build_dataset_cmd(
     name: str | None = typer.Option(None, "--name", help="Dataset folder name."),
 ) -> None:
     """Project labels, split by whole local days per user, write train/val/test parquet."""
+    from taskclf.train.dataset import build_dataset
+
     state = get_state(ctx)
     start, end = _range(date_from, date_to)
     config = state.config
@@ -188,6 +193,8 @@ def lgbm_cmd(
     ),
 ) -> None:
     """Train a LightGBM model on labeled days and save it as a model bundle."""
+    from taskclf.train.lgbm import TrainRunOptions, train_and_save
+
     state = get_state(ctx)
     start, end = _range(date_from, date_to)
     config = state.config
@@ -292,6 +299,9 @@ def evaluate_cmd(
     date_to: str | None = typer.Option(None, "--to", help="Last date (inclusive)."),
 ) -> None:
     """Evaluate a model bundle on its test days: F1, calibration, reject, flap, gates."""
+    from taskclf.core.model_io import get_active_model
+    from taskclf.train.evaluate import evaluate_bundle
+
     state = get_state(ctx)
     start, end = _optional_range(date_from, date_to)
     run_dir = model_dir or get_active_model(state.layout)

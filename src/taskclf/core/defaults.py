@@ -74,6 +74,10 @@ DEFAULT_USER_ID: Final = "default-user"
 DEFAULT_DEVICE_ID: Final = "default-device"
 DEFAULT_TIMEZONE: Final = "UTC"
 
+# Synthetic data (``taskclf synth`` and the demo).
+DEFAULT_SYNTH_USERS: Final = 6
+DEFAULT_SYNTH_DAYS: Final = 14
+
 # On-disk format versions.
 BUNDLE_FORMAT_VERSION: Final = 1
 CALIBRATOR_STORE_FORMAT_VERSION: Final = 1

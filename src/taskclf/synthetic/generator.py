@@ -72,6 +72,7 @@ from typing import Any, Final
 import numpy as np
 
 from taskclf.core._atomic import atomic_write_json, atomic_write_text
+from taskclf.core.defaults import DEFAULT_SYNTH_DAYS, DEFAULT_SYNTH_USERS
 from taskclf.core.errors import InputError
 from taskclf.core.paths import encode_user_id
 from taskclf.core.types import LabelSpan
@@ -83,8 +84,8 @@ from taskclf.synthetic._simulate import DaySimulator
 
 #: A Monday; the default first day, fixed so outputs never depend on today's date.
 DEFAULT_START_DATE: Final = date(2026, 1, 5)
-DEFAULT_USERS: Final = 6
-DEFAULT_DAYS: Final = 14
+DEFAULT_USERS: Final = DEFAULT_SYNTH_USERS
+DEFAULT_DAYS: Final = DEFAULT_SYNTH_DAYS
 MAX_USERS: Final = 999
 MAX_DAYS: Final = 366
 LABELS_CSV: Final = "labels.csv"
