@@ -366,15 +366,16 @@ def write_daily_reports(
     *,
     taxonomy: TaxonomyConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> list[list[Path]]:
     """:func:`write_daily_report` of each report (in their default folders), in order.
 
-    The charts of many reports are drawn in parallel (:func:`~taskclf.report.plots.
-    render_daily_pngs`); files are written here, one report at a time. ``progress`` gets
-    (reports written, reports) after each.
+    The charts of many reports are drawn in ``workers`` processes (default: one per core;
+    :func:`~taskclf.report.plots.render_daily_pngs`); files are written here, one report at
+    a time. ``progress`` gets (reports written, reports) after each.
     """
     written: list[list[Path]] = []
-    pngs = render_daily_pngs(reports, taxonomy=taxonomy)
+    pngs = render_daily_pngs(reports, taxonomy=taxonomy, workers=workers)
     for report, png in zip(reports, pngs, strict=True):
         written.append(_write(layout, report, png, None))
         if progress is not None:
