@@ -125,3 +125,29 @@ def test_run_daily_reports_reports_progress(home):
         ("bob", date(2026, 3, 8)),
     ]
     assert calls == [(1, 2), (2, 2)]
+
+
+def test_report_daily_draws_charts_in_workers_from_the_cli_only(home, monkeypatch):
+    from taskclf.report import plots
+
+    # two reports; drawn in workers once the threshold allows it and more than one core is used
+    monkeypatch.setattr(plots, "PARALLEL_MIN_CHARTS", 2)
+    monkeypatch.setattr(plots, "chart_workers", lambda: 2)
+    spawned: list[str] = []
+    real_context = plots.multiprocessing.get_context
+    monkeypatch.setattr(
+        plots.multiprocessing, "get_context", lambda m: spawned.append(m) or real_context(m)
+    )
+    run_daily_reports(  # as the CLI calls it, with the home's time zones
+        home,
+        date(2026, 3, 1),
+        date(2026, 10, 31),
+        timezones={"bob": TZ["bob"]},
+        default_timezone="Europe/Warsaw",
+    )
+    assert spawned == []  # the library default is one process (safe in unguarded scripts)
+    serial = _files(home, "ann", date(2026, 10, 25))
+    args = ["--home", str(home.home), "report", "daily", "--from", "2026-03-01"]
+    assert run([*args, "--to", "2026-10-31"]) == 0
+    assert spawned == ["spawn"]
+    assert _files(home, "ann", date(2026, 10, 25)) == serial

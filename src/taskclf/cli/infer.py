@@ -87,6 +87,7 @@ def batch(
     """Predict every minute of a date range for every user; write predictions, segments, reports."""
     from taskclf.infer.batch import run_batch_inference
     from taskclf.infer.resolve import resolve_settings
+    from taskclf.report.plots import chart_workers
 
     state = get_state(ctx)
     start, end = require_range(
@@ -119,6 +120,7 @@ def batch(
             user_ids=user_id,
             write_reports=not no_reports,
             progress=lambda msg: bar.update(task, description=msg),
+            chart_workers=chart_workers(),
         )
     _summary(result)
 

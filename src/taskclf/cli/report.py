@@ -42,6 +42,7 @@ def daily(
 ) -> None:
     """Write per-user daily reports from batch predictions and print a summary."""
     from taskclf.report.daily import run_daily_reports
+    from taskclf.report.plots import chart_workers
 
     state = get_state(ctx)
     config = state.config
@@ -71,6 +72,7 @@ def daily(
             timezones=config.user_timezones,
             default_timezone=config.timezone,
             progress=advance,
+            chart_workers=chart_workers(),
         )
     _render(written)
 

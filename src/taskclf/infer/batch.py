@@ -105,8 +105,13 @@ def run_batch_inference(
     write_reports: bool = True,
     enqueue: bool = True,
     progress: Progress | None = None,
+    chart_workers: int = 1,
 ) -> BatchResult:
-    """Predict every minute of the range and write predictions, segments and reports."""
+    """Predict every minute of the range and write predictions, segments and reports.
+
+    ``chart_workers`` > 1 draws the reports' charts in that many processes
+    (:func:`~taskclf.report.daily.write_daily_reports`).
+    """
     step = progress or (lambda _msg: None)
     step("loading model, calibrators and policy")
     pipeline_config = load_pipeline_config(settings)
@@ -158,6 +163,7 @@ def run_batch_inference(
             reports,
             taxonomy=taxonomy,
             progress=lambda i, n: step(f"writing daily reports ({i:,}/{n:,})"),
+            workers=chart_workers,
         )
         report_files.extend(path for paths in written for path in paths)
     queued = 0

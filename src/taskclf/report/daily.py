@@ -366,13 +366,13 @@ def write_daily_reports(
     *,
     taxonomy: TaxonomyConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> list[list[Path]]:
     """:func:`write_daily_report` of each report (in their default folders), in order.
 
-    The charts of many reports are drawn in ``workers`` processes (default: one per core;
-    :func:`~taskclf.report.plots.render_daily_pngs`); files are written here, one report at
-    a time. ``progress`` gets (reports written, reports) after each.
+    With ``workers`` > 1 the charts of many reports are drawn in that many processes
+    (:func:`~taskclf.report.plots.render_daily_pngs`, which says when); files are written
+    here, one report at a time. ``progress`` gets (reports written, reports) after each.
     """
     written: list[list[Path]] = []
     pngs = render_daily_pngs(reports, taxonomy=taxonomy, workers=workers)
@@ -428,13 +428,15 @@ def run_daily_reports(
     timezones: Mapping[str, str] | None = None,
     default_timezone: str = "UTC",
     progress: Callable[[int, int], None] | None = None,
+    chart_workers: int = 1,
 ) -> list[WrittenReport]:
     """Build and write the daily reports of local dates ``date_from..date_to`` (inclusive).
 
     Reads the batch predictions (``Layout.predictions_partition``) and ``Layout.segments_file``
     (when present). With ``taxonomy_file`` the predicted labels are re-mapped with it;
     otherwise the stored ``mapped_label`` is used and the home's taxonomy (if any) only
-    colors the charts. ``progress(done, total)`` is called after each report is written.
+    colors the charts. ``progress(done, total)`` is called after each report is written;
+    ``chart_workers`` as ``workers`` of :func:`write_daily_reports`.
 
     Raises:
         InputError: Empty range, or no predictions in it.
@@ -464,5 +466,7 @@ def run_daily_reports(
         taxonomy=remap,
     )
     selected = [r for r in reports if date_from <= r.date <= date_to]
-    paths = write_daily_reports(layout, selected, taxonomy=colors, progress=progress)
+    paths = write_daily_reports(
+        layout, selected, taxonomy=colors, progress=progress, workers=chart_workers
+    )
     return [WrittenReport(r, tuple(p)) for r, p in zip(selected, paths, strict=True)]

@@ -98,24 +98,25 @@ def render_daily_pngs(
     reports: Sequence[DailyReport],
     *,
     taxonomy: TaxonomyConfig | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> Iterator[bytes]:
     """:func:`render_daily_png` of each report, yielded in order.
 
-    With at least :data:`PARALLEL_MIN_CHARTS` reports and more than one worker (default
-    :func:`chart_workers`), the charts are drawn in fresh (spawned) worker processes; the
-    bytes are the same as drawn here.
+    With ``workers`` > 1 (the command line passes :func:`chart_workers`) and at least
+    :data:`PARALLEL_MIN_CHARTS` reports, the charts are drawn in fresh (spawned) worker
+    processes; the bytes are the same as drawn here. Serial by default because a spawned
+    worker imports the caller's main module: a script calling this without an
+    ``if __name__ == "__main__":`` guard would run again in every worker.
     """
-    n_workers = chart_workers() if workers is None else workers
-    if n_workers <= 1 or len(reports) < PARALLEL_MIN_CHARTS:
+    if workers <= 1 or len(reports) < PARALLEL_MIN_CHARTS:
         for report in reports:
             yield render_daily_png(report, taxonomy=taxonomy)
         return
     # spawn, not fork: the parent may hold LightGBM's OpenMP threads and a progress thread
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
-        chunk = max(1, min(8, len(reports) // (4 * n_workers)))
+        chunk = max(1, min(8, len(reports) // (4 * workers)))
         yield from pool.map(_render_one, reports, [taxonomy] * len(reports), chunksize=chunk)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
