@@ -290,3 +290,17 @@ def test_charts_drawn_in_worker_processes_are_the_charts_drawn_here(monkeypatch)
     workers = list(plots.render_daily_pngs(reports, taxonomy=default_taxonomy(), workers=2))
     assert spawned == ["spawn"]  # the charts were drawn in worker processes
     assert workers == here
+
+
+def test_bucket_colors_follow_the_taxonomy_then_the_core_labels_then_a_palette():
+    from taskclf.infer.taxonomy import PALETTE
+    from taskclf.report.plots import CORE_COLORS, mapped_colors
+
+    # without a taxonomy, predictions map each label to itself: the same colors in both lanes
+    names = ["Review", "BreakIdle", MIXED_UNKNOWN, "Build"]
+    assert mapped_colors(names, None) == {n: CORE_COLORS[n] for n in names}
+    taxonomy = default_taxonomy()
+    colors = mapped_colors(["Deep work", "Build", "Zeta", "Alpha"], taxonomy)
+    assert colors["Deep work"] == taxonomy.colors()["Deep work"]
+    assert colors["Build"] == CORE_COLORS["Build"]
+    assert (colors["Alpha"], colors["Zeta"]) == (PALETTE[0], PALETTE[1])

@@ -47,11 +47,17 @@ _MAX_WORKERS: Final = 8
 
 
 def mapped_colors(names: Iterable[str], taxonomy: TaxonomyConfig | None) -> dict[str, str]:
-    """Color of each mapped (bucket) name: the taxonomy's, else the default taxonomy's, else a
-    palette color by sorted position among the remaining names."""
+    """Color of each mapped (bucket) name: the taxonomy's (else the default taxonomy's), else
+    the core label's own color (predictions without a taxonomy map each label to itself),
+    else a palette color by sorted position among the remaining names."""
     known = (taxonomy or default_taxonomy()).colors()
-    rest = sorted(n for n in set(names) if n not in known)
-    out = {name: known[name] for name in names if name in known}
+    out: dict[str, str] = {}
+    rest: list[str] = []
+    for name in sorted(set(names)):
+        if name in known or name in CORE_COLORS:
+            out[name] = known.get(name) or CORE_COLORS[name]
+        else:
+            rest.append(name)
     out.update({name: PALETTE[i % len(PALETTE)] for i, name in enumerate(rest)})
     return out
 
@@ -162,7 +168,7 @@ def _timeline(ax: Any, report: DailyReport, mapped: Mapping[str, str]) -> None:
         ax.legend(
             handles=handles,
             fontsize=7,
-            ncol=min(len(handles), 5),
+            ncol=min(len(handles), 9),
             loc="upper left",
             bbox_to_anchor=(0.0, -0.35),
             frameon=False,
