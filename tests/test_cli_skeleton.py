@@ -19,6 +19,7 @@ GROUPS = [
     "infer",
     "report",
     "demo",
+    "synth",
 ]
 
 
