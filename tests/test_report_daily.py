@@ -304,3 +304,19 @@ def test_bucket_colors_follow_the_taxonomy_then_the_core_labels_then_a_palette()
     assert colors["Deep work"] == taxonomy.colors()["Deep work"]
     assert colors["Build"] == CORE_COLORS["Build"]
     assert (colors["Alpha"], colors["Zeta"]) == (PALETTE[0], PALETTE[1])
+
+
+def test_chart_workers_leave_ctrl_c_to_the_parent():
+    import subprocess
+    import sys
+
+    # the pool's initializer: a worker survives the SIGINT a terminal sends to the whole group
+    code = (
+        "import os, signal\n"
+        "from taskclf.report.plots import _ignore_interrupts\n"
+        "_ignore_interrupts()\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "print('still drawing')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "still drawing"), proc.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
@@ -120,12 +121,20 @@ def render_daily_pngs(
         return
     # spawn, not fork: the parent may hold LightGBM's OpenMP threads and a progress thread
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_ignore_interrupts
+    )
     try:
         chunk = max(1, min(8, len(reports) // (4 * workers)))
         yield from pool.map(_render_one, reports, [taxonomy] * len(reports), chunksize=chunk)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl+C to the parent, which cancels what is queued and exits quietly
+    (a worker interrupted mid-chart would print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _render_one(report: DailyReport, taxonomy: TaxonomyConfig | None) -> bytes:
