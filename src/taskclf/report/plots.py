@@ -42,7 +42,7 @@ CORE_COLORS: Final[dict[str, str]] = {
 }
 _UNKNOWN_COLOR: Final = "#000000"
 #: Fewer charts than this are drawn in the calling process: starting a worker (a new
-#: interpreter importing matplotlib and the command line) costs 1-2 s, about ten charts.
+#: interpreter importing matplotlib and the report modules) costs about a second.
 PARALLEL_MIN_CHARTS: Final = 32
 _MAX_WORKERS: Final = 8
 
