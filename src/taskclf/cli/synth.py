@@ -71,12 +71,12 @@ def synth(
     ),
 ) -> None:
     """Write realistic ActivityWatch exports plus ground-truth label spans for N users x D days."""
-    from taskclf.synthetic.generator import DEFAULT_DAYS, DEFAULT_USERS, generate_dataset
+    from taskclf.synthetic.generator import generate_dataset
 
     if out is None:
         raise InputError("give --out DIR: the directory to write the synthetic dataset into")
     first = None if start_date is None else parse_date(start_date, field="--start-date")
-    n_users = DEFAULT_USERS if users is None else users
+    n_users = DEFAULT_SYNTH_USERS if users is None else users
     with Progress(
         TextColumn("generating"),
         BarColumn(),
@@ -93,7 +93,7 @@ def synth(
         dataset = generate_dataset(
             out,
             users=n_users,
-            days=DEFAULT_DAYS if days is None else days,
+            days=DEFAULT_SYNTH_DAYS if days is None else days,
             seed=0 if seed is None else seed,
             start_date=first,
             progress=advance,
