@@ -30,7 +30,7 @@ from taskclf.core.defaults import (
 )
 from taskclf.core.errors import InputError
 from taskclf.core.metrics import NLL_EPS
-from taskclf.infer.calibration import PROB_EPS, IsotonicCalibrator, normalize_probs
+from taskclf.infer.calibration import PROB_EPS, IsotonicCalibrator, IsotonicMap, normalize_probs
 
 #: ``xatol`` of the bounded optimizer, in ``log T``.
 BRENT_XATOL = 1e-10
@@ -273,3 +273,31 @@ def fit_isotonic(y: NDArray[np.int64], p: Floats, n_classes: int) -> IsotonicCal
         reg.fit(p[:, c], (y == c).astype(np.float64))
         regs.append(reg)
     return IsotonicCalibrator.from_sklearn(regs)
+
+
+def blend_isotonic(
+    own: IsotonicCalibrator, prior: IsotonicCalibrator, weights: ArrayLike
+) -> IsotonicCalibrator:
+    """Class by class the map ``w_c own_c + (1 - w_c) prior_c`` as one isotonic calibrator.
+
+    Both maps are piecewise linear and constant outside their points, so the blend is exactly
+    the piecewise-linear map through the union of their points (monotone and within [0, 1]
+    again: IEEE rounding is monotone). ``w_c = 1`` keeps ``own_c`` and ``w_c = 0`` takes
+    ``prior_c``, point for point.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (own.n_classes,) or prior.n_classes != own.n_classes:
+        raise InputError(
+            f"blend_isotonic: {own.n_classes} and {prior.n_classes} classes, weights {w.shape}"
+        )
+    if not (np.isfinite(w).all() and (w >= 0).all() and (w <= 1).all()):
+        raise InputError("blend_isotonic: weights must lie in [0, 1]")
+    maps = []
+    for a, b, wc in zip(own.regressors, prior.regressors, w.tolist(), strict=True):
+        if wc == 1.0 or wc == 0.0:
+            maps.append(a if wc == 1.0 else b)
+            continue
+        x = np.union1d(a.x, b.x)
+        y = wc * np.interp(x, a.x, a.y) + (1.0 - wc) * np.interp(x, b.x, b.y)
+        maps.append(IsotonicMap(tuple(x.tolist()), tuple(np.clip(y, 0.0, 1.0).tolist())))
+    return IsotonicCalibrator(tuple(maps))
