@@ -148,18 +148,25 @@ def test_fit_input_errors(y: np.ndarray, p: np.ndarray, match: str) -> None:
         fit_temperature_calibrator(y, p)
 
 
-def test_isotonic_fit_reproduces_sklearn_per_class_and_renormalizes() -> None:
+def test_isotonic_fit_is_sklearn_per_class_with_a_ramp_for_its_zero_block() -> None:
     y, p = _generated(3000, 8, 2.5, seed=11)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 3000 rows: no small-sample warning
         cal = fit_isotonic_calibrator(y, p, 8)
     probe = _generated(200, 8, 2.5, seed=12)[1]
     mapped = np.empty_like(probe)
+    ramps = 0
     for c in range(8):
         reg = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         reg.fit(p[:, c], (y == c).astype(float))
-        mapped[:, c] = reg.predict(probe[:, c])
+        first = int(np.flatnonzero(reg.y_thresholds_ > 0)[0])
+        x1, y1 = reg.X_thresholds_[first], reg.y_thresholds_[first]
+        below = probe[:, c] < x1
+        ramps += int(first > 0 and below.any())
+        mapped[:, c] = np.where(below, probe[:, c] * y1 / x1, reg.predict(probe[:, c]))
         np.testing.assert_allclose(cal.regressors[c](probe[:, c]), mapped[:, c], atol=1e-12)
+    assert ramps >= 4  # most classes have a zero block the probe reaches
+    assert (cal.calibrate(probe) > 0).all()
     np.testing.assert_allclose(
         cal.calibrate(probe), mapped / mapped.sum(axis=1, keepdims=True), atol=1e-12
     )

@@ -122,14 +122,16 @@ def test_calibration_earns_its_confidence_on_real_people(target: str, method: st
     worst = max(_kept_regressions(s, fit).values())
     assert worst <= KEPT_USER_TOLERANCE
     if method == "isotonic":  # per-class maps fix what one temperature cannot
+        temperature = _fit(s, "temperature").global_calibrator.calibrate(s.p_test)
+        assert nll(s.y_test, glob) < nll(s.y_test, temperature) + 0.05  # no zero blocks
         assert nll(s.y_test, store) < nll(s.y_test, glob) - 0.04
         assert ece_top_label(s.y_test, store) < ece_top_label(s.y_test, glob) - 0.02
 
 
 def test_unblended_isotonic_maps_cost_real_people_dearly() -> None:
-    """Why per-user maps are blended with the global ones (``train._personalize`` doc): a map
-    fitted on a person's few sessions gives ratings they did not use in the calibration
-    sessions a probability of 0, which the keep test cannot see (no held-out fold has them)."""
+    """Why per-user maps are blended with the global ones (``train._personalize`` doc): maps
+    fitted on a person's few sessions overfit them, and the keep test, on the same few
+    sessions, lets some through."""
     s = _split("valence")
     worst = max(_kept_regressions(s, _fit(s, "isotonic", prior_positives=0)).values())
-    assert worst > 1.0
+    assert worst > 10 * KEPT_USER_TOLERANCE

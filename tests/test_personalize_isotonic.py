@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from taskclf.core.errors import InputError
 from taskclf.infer.calibration import IsotonicCalibrator, IsotonicMap
-from taskclf.train._calibration_math import blend_isotonic
+from taskclf.train._calibration_math import blend_isotonic, ramp_zero_block
 from taskclf.train._personalize import DEFAULT_PRIOR_POSITIVES, fit_personalized_calibrators
 from taskclf.train.calibrate import IsotonicSmallSampleWarning, fit_isotonic_calibrator
 
@@ -49,6 +49,26 @@ def test_bad_blend_weights_are_input_errors(weights: list[float]) -> None:
     cal = IsotonicCalibrator((a, a))
     with pytest.raises(InputError, match="blend_isotonic"):
         blend_isotonic(cal, cal, weights)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "want"),
+    [
+        ((0.1, 0.2, 0.6), (0.0, 0.0, 0.5), ((0.0, 0.6), (0.0, 0.5))),
+        (
+            (0.1, 0.2, 0.6, 0.9),
+            (0.0, 0.25, 0.5, 1.0),
+            ((0.0, 0.2, 0.6, 0.9), (0.0, 0.25, 0.5, 1.0)),
+        ),
+        ((0.05, 0.6), (0.1, 0.5), ((0.05, 0.6), (0.1, 0.5))),  # no zero block: unchanged
+        ((0.0, 0.3), (0.0, 0.4), ((0.0, 0.3), (0.0, 0.4))),
+        ((0.1, 0.7), (0.0, 0.0), ((0.0, 1.0), (0.0, 1.0))),  # no positive: the identity
+    ],
+)
+def test_the_zero_block_becomes_a_ramp_from_the_origin(
+    x: tuple[float, ...], y: tuple[float, ...], want: tuple[tuple[float, ...], ...]
+) -> None:
+    assert ramp_zero_block(x, y) == IsotonicMap(*want)
 
 
 def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -95,11 +115,11 @@ def test_a_class_the_user_never_labeled_keeps_the_global_map(prior_positives: fl
         w = 1.0 if prior_positives == 0 else counts[c] / (counts[c] + prior_positives)
         want = w * own.regressors[c](points) + (1 - w) * fit.global_calibrator.regressors[c](points)
         np.testing.assert_allclose(cal.regressors[c](points), want, atol=1e-12)
-    never = cal.calibrate(np.eye(K)[3:4] * 0.9 + 0.1 / K)[0, 3]  # the model is sure of class 3
-    if prior_positives == 0:
-        assert never == 0.0  # what an unblended per-user map says of a class it never saw
-    else:
-        assert never > 0.5
+    assert counts[3] == 0  # a class the user never labeled:
+    if prior_positives == 0:  # their own map of it is the identity
+        assert cal.regressors[3] == IsotonicMap((0.0, 1.0), (0.0, 1.0))
+    else:  # the global map of it
+        assert cal.regressors[3] == fit.global_calibrator.regressors[3]
 
 
 def test_bad_prior_positives_are_input_errors() -> None:

@@ -266,13 +266,34 @@ def fit_groups(lp: LogProbs, codes: NDArray[np.intp], n_groups: int) -> Floats:
 
 
 def fit_isotonic(y: NDArray[np.int64], p: Floats, n_classes: int) -> IsotonicCalibrator:
-    """One ``IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")`` per class."""
-    regs = []
+    """One ``IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")`` per class, its zero
+    block replaced by a ramp (:func:`ramp_zero_block`)."""
+    maps = []
     for c in range(n_classes):
         reg = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         reg.fit(p[:, c], (y == c).astype(np.float64))
-        regs.append(reg)
-    return IsotonicCalibrator.from_sklearn(regs)
+        maps.append(ramp_zero_block(reg.X_thresholds_, reg.y_thresholds_))
+    return IsotonicCalibrator(tuple(maps))
+
+
+def ramp_zero_block(x: ArrayLike, y: ArrayLike) -> IsotonicMap:
+    """An isotonic fit's points with the block it maps to 0 replaced by a ramp from (0, 0).
+
+    The fit maps every score below a class's lowest-scored positive to exactly 0, as if the
+    class never happened there; on new days, and for new people, it does (the rows' raw
+    probabilities were small, not 0), and each such row costs the NLL floor. So the points
+    with ``y = 0`` are replaced by ``(0, 0)``: below the first positive point the map is the
+    line through the origin, ``q_c`` proportional to ``p_c``; above it the map is unchanged.
+    A class without any positive maps to itself (identity): the data say nothing about it.
+    """
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    positive = np.flatnonzero(ys > 0)
+    if positive.size == 0:
+        return IsotonicMap((0.0, 1.0), (0.0, 1.0))
+    k = int(positive[0])
+    if k > 0:
+        xs, ys = np.concatenate([[0.0], xs[k:]]), np.concatenate([[0.0], ys[k:]])
+    return IsotonicMap(tuple(xs.tolist()), tuple(ys.tolist()))
 
 
 def blend_isotonic(

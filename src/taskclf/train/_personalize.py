@@ -19,19 +19,20 @@ user is kept only if the calibrator actually deployed beats the global one on he
 ``prior_windows=0`` turns the blend off.
 
 **Isotonic blending.** A user's isotonic map for class ``c`` is learned from the user's windows
-of that class. With none (a type of work the user did not label in the validation days) it is
-0 everywhere, and even with a few its lowest block is often 0: the calibrated probability of
-that class is then exactly 0 for the user, and every later window of the class costs the NLL
-floor. On the real mouse-stress study (``tests/test_calibration_real.py``: 7 classes, 8-30
-windows per user) such per-user maps made users' held-out NLL worse than the global calibrator
-by 8 nats on average. So each class's map is blended with the global map, point for point,
+of that class: from a few it is jagged, and from none it is the identity
+(``train._calibration_math.ramp_zero_block``), which drops what the global map learned about
+the model's bias for that class. On the real mouse-stress study (``tests/test_calibration_real.
+py``: 7 classes, 8-30 windows per user) unblended per-user maps were worse than the global
+calibrator on held-out sessions by more than 0.1 nats for 13 of 35 users (up to 1.9). So each
+class's map is blended with the global map, point for point,
 
     q_c = w_c own_c(p_c) + (1 - w_c) global_c(p_c),    w_c = n_c / (n_c + k),
 
 with ``n_c`` the user's windows of class ``c`` and ``k`` = ``prior_positives``
 (``train._calibration_math.blend_isotonic``; the result is again an isotonic map, so the store
-format is unchanged). The cross-validation blends the same way, with the fold's counts.
-``prior_positives=0`` turns the blend off.
+format is unchanged): then none of the 35 was worse by more than 0.1 (at most 0.063), and on
+average they gained 0.10 nats. The cross-validation blends the same way, with the fold's
+counts. ``prior_positives=0`` turns the blend off.
 """
 
 from __future__ import annotations
