@@ -24,7 +24,13 @@ import pytest
 
 from conftest import REAL_DATA
 from taskclf.core.metrics import ece_top_label, nll
-from taskclf.train._personalize import PersonalizationFit, fit_personalized_calibrators
+from taskclf.train._calibration_math import blend_isotonic
+from taskclf.train._personalize import (
+    DEFAULT_PRIOR_POSITIVES,
+    PersonalizationFit,
+    fit_personalized_calibrators,
+)
+from taskclf.train.calibrate import fit_isotonic_calibrator
 
 FEATURES = ["n_traj", "speed", "accuracy", "clicks", "wheels", "afternoon"]
 #: Nats per session. A kept user is scored on 5-15 held-out sessions, a small sample.
@@ -135,3 +141,29 @@ def test_unblended_isotonic_maps_cost_real_people_dearly() -> None:
     s = _split("valence")
     worst = max(_kept_regressions(s, _fit(s, "isotonic", prior_positives=0)).values())
     assert worst > 10 * KEPT_USER_TOLERANCE
+
+
+def test_blended_maps_keep_every_person_near_the_global_calibrator() -> None:
+    """The numbers of the ``train._personalize`` doc: every person with 8 calibration sessions
+    and 2 ratings gets their own maps (no keep test), unblended and blended."""
+    s = _split("valence")
+    k = s.p_cal.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        glob = fit_isotonic_calibrator(s.y_cal, s.p_cal, k)
+        diffs: dict[str, list[float]] = {"own": [], "blended": []}
+        for user in sorted(set(s.users_cal.tolist())):
+            cal, test = s.users_cal == user, s.users_test == user
+            if cal.sum() < 8 or len(set(s.y_cal[cal].tolist())) < 2 or not test.any():
+                continue
+            own = fit_isotonic_calibrator(s.y_cal[cal], s.p_cal[cal], k)
+            n = np.bincount(s.y_cal[cal], minlength=k)
+            blended = blend_isotonic(own, glob, n / (n + DEFAULT_PRIOR_POSITIVES))
+            y, p = s.y_test[test], s.p_test[test]
+            base = nll(y, glob.calibrate(p))
+            diffs["own"].append(nll(y, own.calibrate(p)) - base)
+            diffs["blended"].append(nll(y, blended.calibrate(p)) - base)
+    own_d, blended_d = np.array(diffs["own"]), np.array(diffs["blended"])
+    assert own_d.size == 35
+    assert (own_d > 0.1).sum() >= 10 and own_d.max() > 1.0
+    assert blended_d.max() < 0.1 and blended_d.mean() < -0.05
