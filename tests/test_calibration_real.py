@@ -135,7 +135,7 @@ def test_calibration_earns_its_confidence_on_real_people(target: str, method: st
 
 
 def test_unblended_isotonic_maps_cost_real_people_dearly() -> None:
-    """Why per-user maps are blended with the global ones (``train._personalize`` doc): maps
+    """Why per-user maps are blended with the global ones (``train._personal_cv`` doc): maps
     fitted on a person's few sessions overfit them, and the keep test, on the same few
     sessions, lets some through."""
     s = _split("valence")
@@ -144,7 +144,7 @@ def test_unblended_isotonic_maps_cost_real_people_dearly() -> None:
 
 
 def test_blended_maps_keep_every_person_near_the_global_calibrator() -> None:
-    """The numbers of the ``train._personalize`` doc: every person with 8 calibration sessions
+    """The numbers of the ``train._personal_cv`` doc: every person with 8 calibration sessions
     and 2 ratings gets their own maps (no keep test), unblended and blended."""
     s = _split("valence")
     k = s.p_cal.shape[1]

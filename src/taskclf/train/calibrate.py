@@ -43,7 +43,7 @@ costs the NLL floor (on the demo's test days 0.5-5 % of minutes got probability 
 true class; the unseen user's NLL was 5.0, against 1.8 raw and 2.0 now). That block becomes a
 ramp from (0, 0) (``train._calibration_math.ramp_zero_block``). **Per-user isotonic maps are
 blended with the global ones**, class by class with weight ``n_c / (n_c + 20)`` for a user
-with ``n_c`` windows of class ``c`` (``train._personalize``): a map fitted on a user's few
+with ``n_c`` windows of class ``c`` (``train._personal_cv``): a map fitted on a user's few
 windows of a class overfits them.
 """
 
