@@ -3,8 +3,12 @@
 Events are the real Ania export (window events + AFK CSV, normalized with a fixed secret),
 tiled forward in time (each copy shifted by the data's span rounded up to whole days) until
 there are 1M events; the 10k / 100k / 1M inputs are the first N events of that stream.
-Prints build time per 1k events at each size, the two 10x ratios as bars, and, for
-information, the online cost of closing one minute with ``FeatureState``.
+Prints build time per 1k events at each size (the best of 3 builds, and the slowest for
+information), the two 10x ratios as bars, and, for information, the online cost of closing one
+minute with ``FeatureState``. Memory is warmed and kept in the process first
+(``_common.warm_memory``), so the bars measure the algorithm, not this VM's cost of backing
+fresh memory: the 1M build writes a 1.4 GB frame, and on fresh memory that alone cost 2-5 s of
+kernel time, which made the 1000k/100k ratio flap between 9.8 and 17.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from _common import REAL_DATA, report_bar
+from _common import REAL_DATA, report_bar, warm_memory
 from taskclf.adapters.activitywatch.events import normalize_buckets
 from taskclf.adapters.activitywatch.export import parse_afk_csv, parse_export
 from taskclf.features.build import build_features
@@ -72,30 +76,23 @@ def online_minute_ms(events: pd.DataFrame, *, records: bool) -> float:
     return float(np.median(times) * 1000) if times else float("nan")
 
 
-def timed_builds(events: pd.DataFrame, repeat: int) -> tuple[float, float, int]:
-    """Best wall seconds and best process-CPU seconds of ``repeat`` builds, and the rows."""
-    wall, cpu, rows = float("inf"), float("inf"), 0
+def timed_builds(events: pd.DataFrame, repeat: int) -> tuple[float, float, int, float]:
+    """Best wall seconds and best process-CPU seconds of ``repeat`` builds, the rows, and the
+    slowest wall seconds (for information: the first build at a new size touches memory the
+    process has not used yet)."""
+    wall, cpu, rows, slowest = float("inf"), float("inf"), 0, 0.0
     for _ in range(repeat):
         w0, c0 = time.perf_counter(), time.process_time()
         rows = len(build_features(events, **KW))
         wall = min(wall, time.perf_counter() - w0)
+        slowest = max(slowest, time.perf_counter() - w0)
         cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu, rows
-
-
-def warm_memory(gigabytes: float = 6.0) -> None:
-    """Touch memory once so the timings do not include first-touch page backing.
-
-    On the VMs these benchmarks run on, the first touch of guest memory costs ~0.5 s/GB,
-    which would be charged to whichever size first reaches a new peak (the 1M run) and say
-    nothing about the algorithm.
-    """
-    block = np.ones(int(gigabytes * 1e9 / 8))
-    del block
+    return wall, cpu, rows, slowest
 
 
 def main() -> int:
-    warm_memory()
+    if not warm_memory(6.0):
+        print("(glibc did not take the memory settings: timings include first touches)")
     base = base_events()
     print(f"base: {len(base)} normalized events (window + AFK), tiled to {SIZES[-1]:,}")
     stream = tiled(base, SIZES[-1])
@@ -104,10 +101,11 @@ def main() -> int:
     for n in SIZES:
         ev = stream.head(n)
         # every size is timed the same way: the best of REPEAT builds
-        seconds[n], cpu[n], rows = timed_builds(ev, REPEAT)
+        seconds[n], cpu[n], rows, slowest = timed_builds(ev, REPEAT)
         print(
             f"{n:>9,} events: {seconds[n]:.3f} s  ({seconds[n] / n * 1000 * 1000:.3f} ms per 1k "
-            f"events, {rows} rows, best of {REPEAT}; process CPU {cpu[n]:.3f} s)",
+            f"events, {rows} rows, best of {REPEAT}; process CPU {cpu[n]:.3f} s; slowest "
+            f"{slowest:.3f} s)",
             flush=True,
         )
     ok = True

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import best_of, report_bar
+from _common import best_of, report_bar, warm_memory
 from taskclf.adapters.activitywatch._store import load_events
 from taskclf.adapters.activitywatch.events import normalize_records
 from taskclf.adapters.activitywatch.export import AWEvent, ParsedBucket, parse_export, to_us
@@ -304,18 +304,9 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def warm_memory(gigabytes: float = 8.0) -> None:
-    """Touch memory once so timings do not include first-touch page backing.
-
-    As in ``benchmarks/features.py``: on these VMs the first touch of guest memory costs about
-    0.5 s/GB, which would be charged to whichever step first reaches a new peak (the 1M run).
-    """
-    block = np.ones(int(gigabytes * 1e9 / 8))
-    del block
-
-
 def main() -> int:
-    warm_memory()
+    if not warm_memory(8.0):
+        print("(glibc did not take the memory settings: timings include first touches)")
     with tempfile.TemporaryDirectory(prefix="taskclf-bench-infer-") as tmp:
         layout, zones = build_home(Path(tmp))
         settings = resolve_settings(layout)
