@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
 from taskclf.core.config import Config, load_config
 from taskclf.core.errors import InputError
@@ -15,6 +19,27 @@ from taskclf.core.paths import Layout
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+ColumnKind = Literal["key", "num", "text", "path"]
+
+
+def compact_table(title: str, columns: Sequence[tuple[str, ColumnKind]]) -> Table:
+    """A table that stays readable at 80 columns (a pipe, a log file, a narrow terminal).
+
+    Rich squeezes every column of a table wider than the console and cuts what no longer fits
+    ("user-…", "0.14…"). Here ids, dates and numbers (``key``, ``num``: numbers right-aligned)
+    are never wrapped or cut, so the squeeze falls on ``text`` columns, which wrap at spaces,
+    and ``path`` columns; a word or path longer than its column folds onto the next line, so
+    no character is lost. Headers may take two lines (``"NLL\\nraw"``), and there is no outer
+    frame.
+    """
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False)
+    for header, kind in columns:
+        if kind in ("text", "path"):
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, no_wrap=True, justify="right" if kind == "num" else "left")
+    return table
 
 
 @dataclass

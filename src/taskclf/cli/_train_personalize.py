@@ -11,15 +11,21 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
-from taskclf.cli._common import console, get_state
+from taskclf.cli._common import compact_table, console, get_state
 from taskclf.core.errors import InputError
 from taskclf.core.paths import Layout
 from taskclf.core.time import parse_date
+
+if TYPE_CHECKING:
+    from taskclf.train.calibrate import CalibrationReport
 
 #: Rows shown in per-user tables (the full list is in the JSON reports).
 MAX_TABLE_ROWS = 100
@@ -68,6 +74,40 @@ def _date(text: str | None, option: str) -> date | None:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _calibration_table(report: CalibrationReport) -> Table:
+    """One row per user (the first ``MAX_TABLE_ROWS``); the reasons follow the table.
+
+    Fits 80 columns (the width of a pipe or a log) for user ids up to about 14 characters:
+    two-line headers and no outer edge.
+    """
+    table = compact_table(
+        f"Per-user calibration ({report.method}, {report.folds}-fold keep check)",
+        [
+            ("user", "key"),
+            ("labeled\nminutes", "num"),
+            ("days", "num"),
+            ("labels", "num"),
+            ("decision", "key"),
+            ("NLL\nraw", "num"),
+            ("NLL\nglobal", "num"),
+            ("NLL own\n(CV)", "num"),
+        ],
+    )
+    for u in report.users[:MAX_TABLE_ROWS]:
+        decision = "personal" if u.kept else ("fallback" if u.is_eligible else "global")
+        table.add_row(
+            escape(u.user_id[:40]),
+            str(u.labeled_windows),
+            str(u.labeled_days),
+            str(u.distinct_labels),
+            decision,
+            _fmt(u.nll_raw),
+            _fmt(u.nll_global),
+            _fmt(u.nll_personal_cv),
+        )
+    return table
 
 
 def train_calibrate(
@@ -119,26 +159,10 @@ def train_calibrate(
             out_dir=_resolve_store_dir(layout, out) if out else None,
         )
     report = run.report
-    table = Table(title=f"Per-user calibration ({report.method}, {report.folds}-fold keep check)")
-    for col in ("user", "windows", "days", "labels", "eligible", "decision"):
-        table.add_column(col, justify="left" if col in ("user", "decision") else "right")
-    for col in ("NLL raw", "NLL global", "NLL personal (CV)", "reason"):
-        table.add_column(col, justify="left" if col == "reason" else "right")
+    console.print(_calibration_table(report))
     for u in report.users[:MAX_TABLE_ROWS]:
-        decision = "personal" if u.kept else ("fallback" if u.is_eligible else "global")
-        table.add_row(
-            escape(u.user_id[:40]),
-            str(u.labeled_windows),
-            str(u.labeled_days),
-            str(u.distinct_labels),
-            "yes" if u.is_eligible else "no",
-            decision,
-            _fmt(u.nll_raw),
-            _fmt(u.nll_global),
-            _fmt(u.nll_personal_cv),
-            escape(u.reason.split(": ", 1)[-1]),
-        )
-    console.print(table)
+        why = Text(f"{u.user_id[:40]}: {u.reason}")
+        console.print(Padding(why, (0, 0, 0, 2), expand=False))
     if len(report.users) > MAX_TABLE_ROWS:
         console.print(f"... {len(report.users) - MAX_TABLE_ROWS} more users in the report file")
     console.print(
@@ -191,9 +215,17 @@ def train_tune_reject(
             ),
         )
     res = run.result
-    table = Table(title="Reject thresholds (reject when confidence < threshold)")
-    for col in ("population", "windows", "threshold", "coverage", "selective acc.", "rule"):
-        table.add_column(col, justify="left" if col in ("population", "rule") else "right")
+    table = compact_table(
+        "Reject thresholds (reject when confidence < threshold)",
+        [
+            ("population", "key"),
+            ("windows", "num"),
+            ("threshold", "num"),
+            ("coverage", "num"),
+            ("selective\naccuracy", "num"),
+            ("rule", "text"),
+        ],
+    )
     choices = [("global", res.global_choice)]
     choices += [(escape(uid[:40]), c) for uid, c in sorted(res.users.items())]
     for name, c in choices[: MAX_TABLE_ROWS + 1]:
@@ -203,7 +235,7 @@ def train_tune_reject(
             f"{c.threshold:.4f}",
             f"{c.coverage:.1%}",
             f"{c.selective_accuracy:.1%}",
-            c.rule,
+            c.rule.replace("_", " "),
         )
     console.print(table)
     lo, hi = res.reject_rate_bounds

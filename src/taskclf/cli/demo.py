@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from taskclf import __version__
-from taskclf.cli._common import console, err_console, get_state
+from taskclf.cli._common import compact_table, console, err_console, get_state
 from taskclf.core.config import Config, save_config
 from taskclf.core.errors import InputError
 from taskclf.core.paths import Layout
@@ -187,6 +188,7 @@ def _summary(home: Path, elapsed: float) -> None:
                 comparison.table, policy.per_user_reject_thresholds, policy.reject_threshold
             )
         )
+        console.print("* the global reject threshold (no per-user one)", style="dim")
     _reject_table(layout)
     _artifacts(layout, run_dir, store_dir)
 
@@ -194,18 +196,19 @@ def _summary(home: Path, elapsed: float) -> None:
 def _calibration_table(df: pd.DataFrame, per_user: dict[str, float], global_thr: float) -> Table:
     import pandas as pd
 
-    table = Table(title="Held-out test days: global calibrator vs per-user store")
-    for col in (
-        "user",
-        "rows",
-        "personalized",
-        "NLL global",
-        "NLL store",
-        "ECE global",
-        "ECE store",
-        "threshold",
-    ):
-        table.add_column(col, justify="left" if col == "user" else "right")
+    table = compact_table(
+        "Held-out test days: global calibrator vs per-user store",
+        [
+            ("user", "key"),
+            ("rows", "num"),
+            ("own\ncalibrator", "num"),
+            ("NLL\nglobal", "num"),
+            ("NLL\nstore", "num"),
+            ("ECE\nglobal", "num"),
+            ("ECE\nstore", "num"),
+            ("reject\nbelow", "num"),
+        ],
+    )
     users = df[df["user_id"] != "ALL"]
     mean = {
         c: float(users[c].mean()) for c in ("nll_global", "nll_store", "ece_global", "ece_store")
@@ -238,8 +241,7 @@ def _calibration_table(df: pd.DataFrame, per_user: dict[str, float], global_thr:
             f"{row.ece_store:.3f}",
             ""
             if row.user_id in ("ALL", "mean of users")
-            else f"{thr if thr is not None else global_thr:.3f}"
-            + ("" if thr is not None else " (global)"),
+            else f"{thr if thr is not None else global_thr:.3f}" + ("" if thr is not None else "*"),
         )
     return table
 
@@ -257,21 +259,26 @@ def _reject_table(layout: Layout) -> None:
 
 
 def _artifacts(layout: Layout, run_dir: Path, store_dir: Path | None) -> None:
-    table = Table(title="Where everything was written")
-    table.add_column("artifact")
-    table.add_column("path")
+    """Paths relative to the home (named in the title), never cut short: they are to be used."""
+    table = compact_table(
+        f"Where everything was written (under {escape(str(layout.home))})",
+        [("artifact", "text"), ("path", "path")],
+    )
     rows = [
         ("model bundle", run_dir),
-        ("evaluation (JSON + PNG)", layout.evaluation_run_dir(run_dir.name)),
+        ("evaluation (JSON, PNG)", layout.evaluation_run_dir(run_dir.name)),
         ("calibrator store", store_dir),
         ("inference policy", layout.inference_policy),
         ("predictions", layout.predictions_dir),
         ("segments", layout.segments_file),
-        ("daily reports (JSON/CSV/Parquet/PNG)", layout.reports_dir),
+        ("daily reports", layout.reports_dir),
         ("label store", layout.labels_db),
     ]
     for name, path in rows:
-        table.add_row(name, str(path))
+        shown = "-" if path is None else str(path)
+        if path is not None and path.is_relative_to(layout.home):
+            shown = str(path.relative_to(layout.home))
+        table.add_row(name, escape(shown))
     console.print(table)
 
 

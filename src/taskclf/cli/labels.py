@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from taskclf.cli._common import console, get_state, require_range
+from taskclf.cli._common import compact_table, console, get_state, require_range
 from taskclf.core.errors import InputError
 from taskclf.core.time import day_bounds_utc, parse_date, parse_timestamp, utc_now
 from taskclf.core.types import CoreLabel, LabelSpan
@@ -66,20 +67,34 @@ def _store(ctx: typer.Context) -> LabelStore:
 
 
 def _span_table(records: list[StoredSpan], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("id", "user", "start (UTC)", "end (UTC)", "label", "provenance", "conf", "fwd"):
-        table.add_column(col)
+    """Spans in 80 columns: the end without its date when on the start's day; the
+    provenance, confidence and extend-forward flag together in one column that may wrap."""
+    table = compact_table(
+        title,
+        [
+            ("id", "num"),
+            ("user", "key"),
+            ("start (UTC)", "key"),
+            ("end", "text"),
+            ("label", "key"),
+            ("source", "text"),
+        ],
+    )
     for r in records[:_MAX_ROWS_SHOWN]:
         s = r.span
+        same_day = s.end_ts.date() == s.start_ts.date()
+        source = [s.provenance]
+        if s.confidence is not None:
+            source.append(f"conf {s.confidence:.2f}")
+        if s.extend_forward:
+            source.append("extends forward")
         table.add_row(
             str(r.span_id),
-            "(all users)" if s.user_id is None else s.user_id,
+            escape("(all users)" if s.user_id is None else s.user_id),
             s.start_ts.strftime("%Y-%m-%d %H:%M:%S"),
-            s.end_ts.strftime("%Y-%m-%d %H:%M:%S"),
+            s.end_ts.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S"),
             s.label,
-            s.provenance,
-            "" if s.confidence is None else f"{s.confidence:.2f}",
-            "yes" if s.extend_forward else "",
+            escape(", ".join(source)),
         )
     return table
 

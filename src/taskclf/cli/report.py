@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Table
 
-from taskclf.cli._common import console, get_state, require_range
+from taskclf.cli._common import compact_table, console, get_state, require_range
 from taskclf.core.errors import InputError
 from taskclf.core.time import local_date, parse_date, utc_now
 
@@ -78,32 +79,30 @@ def daily(
 
 
 def _render(written: list[WrittenReport]) -> None:
-    table = Table(title="Daily reports")
-    for column in (
-        "user",
-        "date",
-        "minutes",
-        "top bucket",
-        "segments",
-        "switches/h",
-        "flap raw→smoothed",
-        "reject",
-        "folder",
-    ):
-        table.add_column(column)
+    table = compact_table(
+        "Daily reports",
+        [
+            ("user", "key"),
+            ("date", "key"),
+            ("minutes", "num"),
+            ("top bucket", "text"),
+            ("segments", "num"),
+            ("switches\nper hour", "num"),
+            ("reject", "num"),
+        ],
+    )
     for item in written:
         r = item.report
         top = max(r.minutes_by_mapped_label.items(), key=lambda kv: (kv[1], kv[0]), default=None)
         table.add_row(
-            r.user_id,
+            escape(r.user_id),
             r.date.isoformat(),
             str(r.total_minutes),
-            f"{top[0]} ({top[1]} min)" if top else "-",
+            escape(f"{top[0]} ({top[1]} min)") if top else "-",
             str(r.segment_count),
             f"{r.switches_per_hour:.1f}",
-            f"{r.flap_rate_raw:.2f}→{r.flap_rate_smoothed:.2f}",
             f"{r.reject_rate:.0%}",
-            str(item.paths[0].parent),
         )
     console.print(table)
-    console.print(f"{len(written)} report(s) written.")
+    where = os.path.commonpath([item.paths[0].parent for item in written]) if written else None
+    console.print(f"{len(written)} report(s) written", f"under {escape(where)}" if where else "")

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from taskclf.cli._common import console, get_state, require_range
+from taskclf.cli._common import compact_table, console, get_state, require_range
 from taskclf.core.defaults import (
     DEFAULT_NUM_BOOST_ROUND,
     DEFAULT_RANDOM_STATE,
@@ -236,9 +236,16 @@ def lgbm_cmd(
 
 
 def _gates_table(gates: GateReport) -> Table:
-    table = Table(title=f"Acceptance gates: {'PASS' if gates.passed else 'FAIL'}")
-    for col in ("gate", "value", "requirement", "status", "detail"):
-        table.add_column(col)
+    table = compact_table(
+        f"Acceptance gates: {'PASS' if gates.passed else 'FAIL'}",
+        [
+            ("gate", "key"),
+            ("value", "num"),
+            ("requirement", "text"),
+            ("status", "key"),
+            ("detail", "text"),
+        ],
+    )
     for g in gates.gates:
         value = "-" if g.value is None else f"{g.value:.3f}"
         style = {"pass": "green", "fail": "red"}.get(g.status, "yellow")
