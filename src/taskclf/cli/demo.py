@@ -275,10 +275,9 @@ def _artifacts(layout: Layout, run_dir: Path, store_dir: Path | None) -> None:
         ("label store", layout.labels_db),
     ]
     for name, path in rows:
-        shown = "-" if path is None else str(path)
         if path is not None and path.is_relative_to(layout.home):
-            shown = str(path.relative_to(layout.home))
-        table.add_row(name, escape(shown))
+            path = path.relative_to(layout.home)
+        table.add_row(name, escape("-" if path is None else str(path)))
     console.print(table)
 
 

@@ -104,5 +104,7 @@ def _render(written: list[WrittenReport]) -> None:
             f"{r.reject_rate:.0%}",
         )
     console.print(table)
-    where = os.path.commonpath([item.paths[0].parent for item in written]) if written else None
-    console.print(f"{len(written)} report(s) written", f"under {escape(where)}" if where else "")
+    where = ""
+    if written:
+        where = f" under {escape(os.path.commonpath([w.paths[0].parent for w in written]))}"
+    console.print(f"{len(written)} report(s) written{where}")
