@@ -26,6 +26,7 @@ from taskclf.adapters.activitywatch.events import (
     normalize_records,
 )
 from taskclf.adapters.activitywatch.export import parse_export, parse_export_data
+from taskclf.core.hashing import title_hash
 from taskclf.features import _event_lists, _minutes
 from taskclf.infer.feature_state import FeatureState
 from test_features_helpers import SECRET, T0, same_cell, ts
@@ -210,6 +211,29 @@ def test_title_cache_changes_nothing() -> None:
         assert json.dumps(got, sort_keys=True, default=str) == json.dumps(
             plain, sort_keys=True, default=str
         )
+
+
+def test_web_rows_keep_the_tab_title_hash_only() -> None:
+    """A tab's title becomes its salted hash (as a window title's), no sketch or statistics."""
+    [row] = normalize_records(_buckets([], [], [], [(0, 30, 0)]), secret=SECRET)
+    assert row["title_hash"] == title_hash(SECRET, "tab")
+    assert row["title_token_sketch"] is None and row["title_char3_sketch"] is None
+    assert np.isnan(row["title_char_count"])
+    [untitled] = normalize_records(
+        parse_export_data(
+            {
+                "buckets": {
+                    "aw-watcher-web-chrome_h": {
+                        "type": "web.tab.current",
+                        "hostname": "h",
+                        "events": [{"timestamp": ts(0), "duration": 5, "data": {"url": "x"}}],
+                    }
+                }
+            }
+        ).buckets,
+        secret=SECRET,
+    )
+    assert untitled["title_hash"] is None
 
 
 @pytest.mark.parametrize("bad", [1.5, None])

@@ -30,6 +30,7 @@ from taskclf.adapters.activitywatch.export import (
     ParsedBucket,
 )
 from taskclf.adapters.activitywatch.mapping import map_app
+from taskclf.core.hashing import title_hash
 from taskclf.features.domain import domain_category, host_hash, url_host
 from taskclf.features.text import TitleFeatures, title_features
 
@@ -164,7 +165,8 @@ def _web_row(row: dict[str, Any], data: Any, secret: bytes) -> str:
     row.update(
         domain_category=domain_category(url),
         host_hash=host_hash(secret, url_host(url)),
-        title_hash=title_features(secret, title).title_hash if title else None,
+        # only the tab title's hash is kept (a web event has no title sketch or statistics)
+        title_hash=title_hash(secret, title) if title else None,
     )
     return _keyed(secret, b"url:", url) + "\x1f" + _keyed(secret, b"title:", title)
 
