@@ -20,12 +20,11 @@ from taskclf.train.evaluate import (
     EVALUATION_FILE,
     RELIABILITY_PNG,
     evaluate_predictions,
-    inspect_model,
-    list_models,
     load_evaluation,
     write_evaluation,
 )
 from taskclf.train.lgbm import predict_proba, train_lgbm
+from taskclf.train.registry import inspect_model, list_models
 from test_train_frames import make_labeled_frame
 
 

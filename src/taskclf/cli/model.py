@@ -14,7 +14,8 @@ from taskclf.core.errors import InputError
 from taskclf.core.paths import Layout
 
 if TYPE_CHECKING:
-    from taskclf.train.evaluate import EvaluationReport, ModelInspection, ModelSummary
+    from taskclf.train.evaluate import EvaluationReport
+    from taskclf.train.registry import ModelInspection, ModelSummary
 
 app = typer.Typer(help="List, inspect and activate model bundles.", no_args_is_help=True)
 
@@ -36,7 +37,7 @@ def _gates(summary: ModelSummary) -> str:
 @app.command("list")
 def list_cmd(ctx: typer.Context) -> None:
     """List model bundles with their scores, gate outcome and the active marker."""
-    from taskclf.train.evaluate import list_models
+    from taskclf.train.registry import list_models
 
     models = list_models(get_state(ctx).layout)
     if not models:
@@ -141,7 +142,7 @@ def inspect_cmd(
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Bundle directory."),
 ) -> None:
     """Show a bundle's metadata, metrics, top confusions and its evaluation if present."""
-    from taskclf.train.evaluate import inspect_model
+    from taskclf.train.registry import inspect_model
 
     layout = get_state(ctx).layout
     info = inspect_model(layout, _resolve(layout, run_id, model_dir))

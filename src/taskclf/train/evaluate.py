@@ -1,4 +1,4 @@
-"""Honest evaluation of a model bundle on its test days, and the model registry views.
+"""Honest evaluation of a model bundle on its test days (registry views: ``train.registry``).
 
 Which rows are evaluated: the bundle records its day-blocked split (``metadata.params["split"]``,
 see ``train.dataset``). Labeled rows of the requested range (default: the bundle's training
@@ -18,11 +18,10 @@ acceptance gates of ``core.metrics.evaluate_gates``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,16 +40,10 @@ from taskclf.core.metrics import (
     evaluate_gates,
     reject_mask,
 )
-from taskclf.core.model_io import (
-    ModelMetadata,
-    get_active_model,
-    list_bundles,
-    load_metadata,
-    load_model_bundle,
-    verify_bundle_files,
-)
+from taskclf.core.model_io import ModelMetadata, load_model_bundle
 from taskclf.core.paths import Layout
 from taskclf.core.types import LABEL_SET_V1
+from taskclf.train._evaluation_plots import draw_confusion, draw_reliability, png_writer
 from taskclf.train.dataset import (
     SplitSummary,
     assign_recorded_split,
@@ -263,78 +256,13 @@ def evaluate_predictions(
     )
 
 
-# Plots ------------------------------------------------------------------------------------
-
-
-def _png_writer(draw: Callable[[Any], None], size: tuple[float, float]) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=size, dpi=100)
-        FigureCanvasAgg(fig)
-        draw(fig)
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-
-    return write
-
-
-def _draw_reliability(calib: CalibrationSummary) -> Callable[[Any], None]:
-    def draw(fig: Any) -> None:
-        ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        bins = calib.reliability
-        centers = [(b.lower + b.upper) / 2 for b in bins]
-        width = 1.0 / calib.n_bins
-        acc = [b.accuracy if b.accuracy is not None else 0.0 for b in bins]
-        ax.bar(centers, acc, width=width * 0.9, color="#4c72b0", label="accuracy")
-        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0, 1)
-        ax.set_title(
-            f"Reliability (top label, {calib.n_bins} equal-width bins) - "
-            f"ECE {calib.ece_top_label:.3f}, NLL {calib.nll:.3f}"
-        )
-        ax.legend(loc="upper left")
-        hist.bar(centers, [b.count for b in bins], width=width * 0.9, color="#8c8c8c")
-        hist.set_xlabel("confidence (max probability)")
-        hist.set_ylabel("rows")
-        fig.tight_layout()
-
-    return draw
-
-
-def _draw_confusion(summary: ClassificationSummary) -> Callable[[Any], None]:
-    def draw(fig: Any) -> None:
-        cm = np.asarray(summary.confusion_matrix, dtype=np.float64)
-        rows = cm.sum(axis=1, keepdims=True)
-        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        ax = fig.subplots()
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        names = summary.label_names
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                if cm[i, j]:
-                    color = "white" if norm[i, j] > 0.5 else "black"
-                    ax.text(
-                        j, i, str(int(cm[i, j])), ha="center", va="center", color=color, fontsize=8
-                    )
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"Confusion matrix (test) - macro F1 {summary.macro_f1:.3f}")
-        fig.tight_layout()
-
-    return draw
-
-
 def write_evaluation(out_dir: Path, report: EvaluationReport) -> EvaluationReport:
     """Write the two PNGs and ``evaluation.json`` (last) atomically; return the stored report."""
     atomic_write_with(
-        out_dir / RELIABILITY_PNG, _png_writer(_draw_reliability(report.calibration), (7.0, 6.0))
+        out_dir / RELIABILITY_PNG, png_writer(draw_reliability(report.calibration), (7.0, 6.0))
     )
     atomic_write_with(
-        out_dir / CONFUSION_PNG, _png_writer(_draw_confusion(report.classification), (7.0, 6.0))
+        out_dir / CONFUSION_PNG, png_writer(draw_confusion(report.classification), (7.0, 6.0))
     )
     stored = report.model_copy(update={"plots": [RELIABILITY_PNG, CONFUSION_PNG]})
     atomic_write_json(out_dir / EVALUATION_FILE, stored.model_dump(mode="json"))
@@ -453,96 +381,3 @@ def load_evaluation(layout: Layout, run_id: str) -> EvaluationReport | None:
             f"'{path}' is not a valid evaluation report ({exc}); re-run 'taskclf train "
             f"evaluate --model-dir {layout.run_dir(run_id)}'"
         ) from None
-
-
-# Registry views ---------------------------------------------------------------------------
-
-
-class ModelSummary(BaseModel):
-    """One row of ``taskclf model list``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    run_id: str
-    created_at: datetime | None
-    schema_version: str | None
-    data_provenance: str | None
-    val_macro_f1: float | None
-    test_macro_f1: float | None
-    gates_passed: bool | None
-    failed_gates: list[str]
-    active: bool
-    problem: str | None = None
-
-
-def _read_metrics(run_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"'{run_dir / 'metrics.json'}' is not readable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"'{run_dir / 'metrics.json'}' must hold a JSON object")
-    return data
-
-
-def _summarize(layout: Layout, run_dir: Path, active: Path | None) -> ModelSummary:
-    is_active = active is not None and active.name == run_dir.name
-    try:
-        meta = load_metadata(run_dir)
-        metrics = _read_metrics(run_dir)
-        evaluation = load_evaluation(layout, run_dir.name)
-    except ArtifactError as exc:
-        return ModelSummary(
-            run_id=run_dir.name,
-            created_at=None,
-            schema_version=None,
-            data_provenance=None,
-            val_macro_f1=None,
-            test_macro_f1=None,
-            gates_passed=None,
-            failed_gates=[],
-            active=is_active,
-            problem=str(exc),
-        )
-    macro = metrics.get("macro_f1")
-    return ModelSummary(
-        run_id=run_dir.name,
-        created_at=meta.created_at,
-        schema_version=meta.schema_version,
-        data_provenance=meta.data_provenance,
-        val_macro_f1=float(macro) if isinstance(macro, int | float) else None,
-        test_macro_f1=evaluation.classification.macro_f1 if evaluation else None,
-        gates_passed=evaluation.gates.passed if evaluation else None,
-        failed_gates=evaluation.gates.failed if evaluation else [],
-        active=is_active,
-    )
-
-
-def list_models(layout: Layout) -> list[ModelSummary]:
-    """Every bundle under ``models/`` (sorted by run id) with its scores and gate outcome."""
-    active = get_active_model(layout)
-    return [_summarize(layout, run_dir, active) for run_dir in list_bundles(layout)]
-
-
-@dataclass(frozen=True)
-class ModelInspection:
-    """Everything ``taskclf model inspect`` shows."""
-
-    run_dir: Path
-    metadata: ModelMetadata
-    metrics: dict[str, Any]
-    evaluation: EvaluationReport | None
-    active: bool
-
-
-def inspect_model(layout: Layout, run_dir: Path) -> ModelInspection:
-    """Verify a bundle's files and collect its metadata, metrics and stored evaluation."""
-    verify_bundle_files(run_dir)
-    active = get_active_model(layout)
-    return ModelInspection(
-        run_dir=run_dir,
-        metadata=load_metadata(run_dir),
-        metrics=_read_metrics(run_dir),
-        evaluation=load_evaluation(layout, run_dir.name),
-        active=active is not None and active.name == run_dir.name,
-    )
