@@ -17,9 +17,8 @@ from taskclf.infer.smooth import (
     Segment,
     merge_short_segments,
     segmentize,
-    segments_from_records,
-    segments_to_records,
 )
+from taskclf.report.export import segments_from_records, segments_to_records
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LABELS = st.sampled_from(["Build", "Debug", "Write", MIXED_UNKNOWN])

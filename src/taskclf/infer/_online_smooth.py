@@ -19,7 +19,8 @@ from taskclf.core.defaults import (
 )
 from taskclf.core.errors import InputError
 from taskclf.core.time import ensure_utc
-from taskclf.infer.smooth import SmoothedMinute, _check_gap_params, check_window
+from taskclf.infer._smooth_checks import _check_gap_params, check_window
+from taskclf.infer.smooth import SmoothedMinute
 
 
 def _vote(window_labels: Sequence[str], center: str) -> str:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taskclf.core.defaults import (
     DEFAULT_BUCKET_SECONDS,
@@ -43,13 +43,39 @@ from taskclf.core.defaults import (
     DEFAULT_MIN_BLOCK_SECONDS,
     DEFAULT_SMOOTH_WINDOW,
 )
-from taskclf.core.errors import ArtifactError, InputError
+from taskclf.core.errors import InputError
 from taskclf.core.time import ensure_utc
 from taskclf.infer._segments import SegmentTable, merge_short, table_from_sorted
+from taskclf.infer._smooth_checks import (
+    TimestampsLike,
+    _as_label_array,
+    _check_gap_params,
+    _check_lengths,
+    _check_strictly_increasing,
+    _fmt_ns,
+    _user_breaks,
+    check_window,
+    run_breaks,
+    timestamps_to_ns,
+)
 
 _NS = 1_000_000_000
 
-TimestampsLike = Sequence[datetime] | pd.Series | pd.DatetimeIndex
+__all__ = [
+    "Segment",
+    "SmoothedMinute",
+    "TimestampsLike",
+    "check_window",
+    "flap_rate",
+    "majority_codes",
+    "merge_short_segments",
+    "rolling_majority",
+    "rolling_majority_by_user",
+    "run_breaks",
+    "segmentize",
+    "segments_from_table",
+    "timestamps_to_ns",
+]
 
 
 class Segment(BaseModel):
@@ -96,102 +122,6 @@ class SmoothedMinute(NamedTuple):
     position: int
     bucket_start: datetime | None
     label: str
-
-
-# --------------------------------------------------------------------------------------------
-# validation helpers
-
-
-def check_window(window: int) -> int:
-    """Return ``window`` if it is an odd integer >= 1, else raise :class:`InputError`."""
-    if isinstance(window, bool) or not isinstance(window, int | np.integer):
-        raise InputError(f"smoothing window must be an odd integer >= 1, got {window!r}")
-    if window < 1 or window % 2 == 0:
-        raise InputError(
-            f"smoothing window must be an odd integer >= 1 (1 = no smoothing), got {window}"
-        )
-    return int(window)
-
-
-def _check_gap_params(bucket_seconds: int, idle_gap_seconds: float) -> None:
-    if bucket_seconds <= 0:
-        raise InputError(f"bucket_seconds must be > 0, got {bucket_seconds}")
-    if idle_gap_seconds < 0:
-        raise InputError(f"idle_gap_seconds must be >= 0, got {idle_gap_seconds}")
-
-
-def timestamps_to_ns(
-    values: TimestampsLike, *, field: str = "bucket_start_ts"
-) -> NDArray[np.int64]:
-    """Aware timestamps as int64 nanoseconds since the epoch (UTC).
-
-    Args:
-        values: A sequence of aware ``datetime`` s, or a tz-aware pandas Series/DatetimeIndex.
-        field: Name used in error messages.
-
-    Returns:
-        Array of shape ``(n,)``, dtype int64.
-
-    Raises:
-        InputError: A naive timestamp or a missing value.
-    """
-    if isinstance(values, pd.Series | pd.DatetimeIndex):
-        if len(values) and not isinstance(values.dtype, pd.DatetimeTZDtype):
-            raise InputError(
-                f"{field} must be time-zone aware (UTC), got dtype {values.dtype}; "
-                "convert with .dt.tz_localize('UTC') if the values are UTC"
-            )
-        index = pd.DatetimeIndex(values)
-    else:
-        seq = list(values)
-        for i, value in enumerate(seq):
-            if not isinstance(value, datetime) or value.tzinfo is None:
-                raise InputError(
-                    f"{field}[{i}] must be an aware datetime, got {type(value).__name__} {value!r}"
-                )
-        index = pd.DatetimeIndex(pd.to_datetime(seq, utc=True)) if seq else pd.DatetimeIndex([])
-    if index.hasnans:
-        i = int(np.flatnonzero(index.isna())[0])
-        raise InputError(f"{field}[{i}] is missing (NaT); every minute needs its start time")
-    if len(index) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.asarray(index.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
-
-
-def run_breaks(
-    starts_ns: NDArray[np.int64], bucket_seconds: int, idle_gap_seconds: float
-) -> NDArray[np.bool_]:
-    """``breaks[i]`` is True when minute ``i`` (i >= 1) starts a new contiguous run."""
-    gap_ns = np.diff(starts_ns) - np.int64(bucket_seconds) * _NS
-    return np.concatenate([[False], gap_ns > np.int64(round(idle_gap_seconds * _NS))])
-
-
-def _check_strictly_increasing(starts_ns: NDArray[np.int64], *, what: str) -> None:
-    bad = np.flatnonzero(np.diff(starts_ns) <= 0)
-    if bad.size:
-        i = int(bad[0]) + 1
-        raise InputError(
-            f"{what}: bucket_start_ts must be strictly increasing (one row per minute, time "
-            f"ordered), but row {i} ({_fmt_ns(starts_ns[i])}) does not come after row {i - 1} "
-            f"({_fmt_ns(starts_ns[i - 1])}); sort by time and drop duplicate minutes"
-        )
-
-
-def _fmt_ns(value: np.int64) -> str:
-    return datetime.fromtimestamp(int(value) / _NS, tz=UTC).isoformat()
-
-
-def _as_label_array(labels: Sequence[str] | NDArray[Any] | pd.Series) -> NDArray[np.object_]:
-    arr = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels, dtype=object)
-    if arr.ndim != 1:
-        raise InputError(f"labels must be one-dimensional, got shape {arr.shape}")
-    bad = [i for i, v in enumerate(arr) if not isinstance(v, str)] if arr.size else []
-    if bad:
-        raise InputError(
-            f"labels[{bad[0]}] must be a string label, got {type(arr[bad[0]]).__name__}; "
-            "fill missing labels (e.g. with 'Mixed/Unknown') before smoothing"
-        )
-    return arr
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,29 +251,6 @@ def rolling_majority_by_user(
             "(user_id, bucket_start_ts) and drop duplicate minutes"
         )
     return _smooth(arr, breaks, half)
-
-
-def _user_breaks(users: NDArray[np.object_]) -> NDArray[np.bool_]:
-    n = users.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    codes, _ = pd.factorize(users, use_na_sentinel=False)
-    breaks = np.concatenate([[False], codes[1:] != codes[:-1]])
-    first_rows = np.flatnonzero(np.concatenate([[True], breaks[1:]]))
-    seen = codes[first_rows]
-    if np.unique(seen).size != seen.size:
-        dup = pd.Series(seen).duplicated().to_numpy()
-        row = int(first_rows[np.flatnonzero(dup)[0]])
-        raise InputError(
-            f"rows of user {users[row]!r} are not contiguous (they resume at row {row}); "
-            "sort by (user_id, bucket_start_ts) first"
-        )
-    return breaks
-
-
-def _check_lengths(n_labels: int, n_other: int, name: str) -> None:
-    if n_labels != n_other:
-        raise InputError(f"{name} has {n_other} entries but labels has {n_labels}; they must align")
 
 
 def _smooth(arr: NDArray[np.object_], breaks: NDArray[np.bool_], half: int) -> list[str]:
@@ -510,41 +417,3 @@ def merge_short_segments(
     )
     merged = merge_short(table, min_block_seconds, idle_gap_seconds=idle_gap_seconds)
     return ordered if merged is table else segments_from_table(merged)
-
-
-# --------------------------------------------------------------------------------------------
-# (de)serialization of segments.json records
-
-
-def segments_to_records(segments: Sequence[Segment]) -> list[dict[str, Any]]:
-    """JSON-ready ``[{user_id, start_ts, end_ts, label, bucket_count}]`` (ISO UTC times)."""
-    return [
-        {
-            "user_id": s.user_id,
-            "start_ts": s.start_ts.astimezone(UTC).isoformat(),
-            "end_ts": s.end_ts.astimezone(UTC).isoformat(),
-            "label": s.label,
-            "bucket_count": s.bucket_count,
-        }
-        for s in segments
-    ]
-
-
-def segments_from_records(records: object, *, where: str = "segments.json") -> list[Segment]:
-    """Inverse of :func:`segments_to_records`, validating every record.
-
-    Raises:
-        ArtifactError: Not a list of segment objects, naming the bad record.
-    """
-    if not isinstance(records, list):
-        raise ArtifactError(f"'{where}': expected a JSON list of segments, got {type(records)}")
-    out: list[Segment] = []
-    for i, record in enumerate(records):
-        try:
-            out.append(Segment.model_validate(record))
-        except (ValidationError, InputError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise ArtifactError(
-                f"'{where}': segment #{i} is invalid: {detail}; re-run 'taskclf infer batch'"
-            ) from None
-    return out

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from taskclf.core._atomic import atomic_write_bytes, atomic_write_json, atomic_write_with
-from taskclf.core.errors import ArtifactError
-from taskclf.infer.smooth import Segment, segments_from_records, segments_to_records
+from taskclf.core.errors import ArtifactError, InputError
+from taskclf.infer.smooth import Segment
 
 if TYPE_CHECKING:
     from taskclf.report.daily import DailyReport
@@ -117,3 +119,37 @@ def read_segments(path: Path) -> list[Segment]:
             f"'{path}': not valid JSON ({exc}); re-run 'taskclf infer batch' to rewrite it"
         ) from None
     return segments_from_records(data, where=str(path))
+
+
+def segments_to_records(segments: Sequence[Segment]) -> list[dict[str, Any]]:
+    """JSON-ready ``[{user_id, start_ts, end_ts, label, bucket_count}]`` (ISO UTC times)."""
+    return [
+        {
+            "user_id": s.user_id,
+            "start_ts": s.start_ts.astimezone(UTC).isoformat(),
+            "end_ts": s.end_ts.astimezone(UTC).isoformat(),
+            "label": s.label,
+            "bucket_count": s.bucket_count,
+        }
+        for s in segments
+    ]
+
+
+def segments_from_records(records: object, *, where: str = "segments.json") -> list[Segment]:
+    """Inverse of :func:`segments_to_records`, validating every record.
+
+    Raises:
+        ArtifactError: Not a list of segment objects, naming the bad record.
+    """
+    if not isinstance(records, list):
+        raise ArtifactError(f"'{where}': expected a JSON list of segments, got {type(records)}")
+    out: list[Segment] = []
+    for i, record in enumerate(records):
+        try:
+            out.append(Segment.model_validate(record))
+        except (ValidationError, InputError) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise ArtifactError(
+                f"'{where}': segment #{i} is invalid: {detail}; re-run 'taskclf infer batch'"
+            ) from None
+    return out
