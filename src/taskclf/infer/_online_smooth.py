@@ -19,7 +19,7 @@ from taskclf.core.defaults import (
 )
 from taskclf.core.errors import InputError
 from taskclf.core.time import ensure_utc
-from taskclf.infer._smooth_checks import _check_gap_params, check_window
+from taskclf.infer._smooth_checks import check_gap_params, check_window
 from taskclf.infer.smooth import SmoothedMinute
 
 
@@ -64,7 +64,7 @@ class OnlineSmoother:
         idle_gap_seconds: float = DEFAULT_IDLE_GAP_SECONDS,
     ) -> None:
         self.window = check_window(window)
-        _check_gap_params(bucket_seconds, idle_gap_seconds)
+        check_gap_params(bucket_seconds, idle_gap_seconds)
         self._half = self.window // 2
         self._max_gap = timedelta(seconds=idle_gap_seconds)
         self._bucket = timedelta(seconds=bucket_seconds)

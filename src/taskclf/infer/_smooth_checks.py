@@ -34,7 +34,7 @@ def check_window(window: int) -> int:
     return int(window)
 
 
-def _check_gap_params(bucket_seconds: int, idle_gap_seconds: float) -> None:
+def check_gap_params(bucket_seconds: int, idle_gap_seconds: float) -> None:
     if bucket_seconds <= 0:
         raise InputError(f"bucket_seconds must be > 0, got {bucket_seconds}")
     if idle_gap_seconds < 0:
@@ -87,22 +87,22 @@ def run_breaks(
     return np.concatenate([[False], gap_ns > np.int64(round(idle_gap_seconds * _NS))])
 
 
-def _check_strictly_increasing(starts_ns: NDArray[np.int64], *, what: str) -> None:
+def check_strictly_increasing(starts_ns: NDArray[np.int64], *, what: str) -> None:
     bad = np.flatnonzero(np.diff(starts_ns) <= 0)
     if bad.size:
         i = int(bad[0]) + 1
         raise InputError(
             f"{what}: bucket_start_ts must be strictly increasing (one row per minute, time "
-            f"ordered), but row {i} ({_fmt_ns(starts_ns[i])}) does not come after row {i - 1} "
-            f"({_fmt_ns(starts_ns[i - 1])}); sort by time and drop duplicate minutes"
+            f"ordered), but row {i} ({fmt_ns(starts_ns[i])}) does not come after row {i - 1} "
+            f"({fmt_ns(starts_ns[i - 1])}); sort by time and drop duplicate minutes"
         )
 
 
-def _fmt_ns(value: np.int64) -> str:
+def fmt_ns(value: np.int64) -> str:
     return datetime.fromtimestamp(int(value) / _NS, tz=UTC).isoformat()
 
 
-def _as_label_array(labels: Sequence[str] | NDArray[Any] | pd.Series) -> NDArray[np.object_]:
+def as_label_array(labels: Sequence[str] | NDArray[Any] | pd.Series) -> NDArray[np.object_]:
     arr = np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels, dtype=object)
     if arr.ndim != 1:
         raise InputError(f"labels must be one-dimensional, got shape {arr.shape}")
@@ -115,12 +115,12 @@ def _as_label_array(labels: Sequence[str] | NDArray[Any] | pd.Series) -> NDArray
     return arr
 
 
-def _check_lengths(n_labels: int, n_other: int, name: str) -> None:
+def check_lengths(n_labels: int, n_other: int, name: str) -> None:
     if n_labels != n_other:
         raise InputError(f"{name} has {n_other} entries but labels has {n_labels}; they must align")
 
 
-def _user_breaks(users: NDArray[np.object_]) -> NDArray[np.bool_]:
+def users_breaks(users: NDArray[np.object_]) -> NDArray[np.bool_]:
     n = users.shape[0]
     if n == 0:
         return np.zeros(0, dtype=bool)

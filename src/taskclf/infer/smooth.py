@@ -48,15 +48,15 @@ from taskclf.core.time import ensure_utc
 from taskclf.infer._segments import SegmentTable, merge_short, table_from_sorted
 from taskclf.infer._smooth_checks import (
     TimestampsLike,
-    _as_label_array,
-    _check_gap_params,
-    _check_lengths,
-    _check_strictly_increasing,
-    _fmt_ns,
-    _user_breaks,
+    as_label_array,
+    check_gap_params,
+    check_lengths,
+    check_strictly_increasing,
     check_window,
+    fmt_ns,
     run_breaks,
     timestamps_to_ns,
+    users_breaks,
 )
 
 _NS = 1_000_000_000
@@ -193,13 +193,13 @@ def rolling_majority(
         InputError: Bad window, lengths differ, or timestamps not aware/strictly increasing.
     """
     half = check_window(window) // 2
-    arr = _as_label_array(labels)
+    arr = as_label_array(labels)
     breaks = np.zeros(arr.shape[0], dtype=bool)
     if bucket_starts is not None:
-        _check_gap_params(bucket_seconds, idle_gap_seconds)
+        check_gap_params(bucket_seconds, idle_gap_seconds)
         starts_ns = timestamps_to_ns(bucket_starts)
-        _check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
-        _check_strictly_increasing(starts_ns, what="rolling_majority")
+        check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
+        check_strictly_increasing(starts_ns, what="rolling_majority")
         breaks = run_breaks(starts_ns, bucket_seconds, idle_gap_seconds)
     return _smooth(arr, breaks, half)
 
@@ -234,20 +234,20 @@ def rolling_majority_by_user(
         InputError: Users not grouped, times not increasing within a user, or lengths differ.
     """
     half = check_window(window) // 2
-    _check_gap_params(bucket_seconds, idle_gap_seconds)
-    arr = _as_label_array(labels)
+    check_gap_params(bucket_seconds, idle_gap_seconds)
+    arr = as_label_array(labels)
     users = np.asarray(list(user_ids), dtype=object)
     starts_ns = timestamps_to_ns(bucket_starts)
-    _check_lengths(arr.shape[0], users.shape[0], "user_ids")
-    _check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
-    user_breaks = _user_breaks(users)
-    breaks = run_breaks(starts_ns, bucket_seconds, idle_gap_seconds) | user_breaks
-    inside = np.flatnonzero(~user_breaks[1:] & (np.diff(starts_ns) <= 0)) + 1
+    check_lengths(arr.shape[0], users.shape[0], "user_ids")
+    check_lengths(arr.shape[0], starts_ns.shape[0], "bucket_starts")
+    by_user = users_breaks(users)
+    breaks = run_breaks(starts_ns, bucket_seconds, idle_gap_seconds) | by_user
+    inside = np.flatnonzero(~by_user[1:] & (np.diff(starts_ns) <= 0)) + 1
     if inside.size:
         i = int(inside[0])
         raise InputError(
-            f"rolling_majority_by_user: user {users[i]!r}: row {i} ({_fmt_ns(starts_ns[i])}) "
-            f"does not come after row {i - 1} ({_fmt_ns(starts_ns[i - 1])}); sort by "
+            f"rolling_majority_by_user: user {users[i]!r}: row {i} ({fmt_ns(starts_ns[i])}) "
+            f"does not come after row {i - 1} ({fmt_ns(starts_ns[i - 1])}); sort by "
             "(user_id, bucket_start_ts) and drop duplicate minutes"
         )
     return _smooth(arr, breaks, half)
@@ -267,7 +267,7 @@ def _smooth(arr: NDArray[np.object_], breaks: NDArray[np.bool_], half: int) -> l
 
 def flap_rate(labels: Sequence[str]) -> float:
     """Label changes per step: ``#{i : labels[i] != labels[i-1]} / (n - 1)``; 0 when n < 2."""
-    arr = _as_label_array(labels)
+    arr = as_label_array(labels)
     if arr.shape[0] < 2:
         return 0.0
     return float(np.count_nonzero(arr[1:] != arr[:-1])) / float(arr.shape[0] - 1)
@@ -302,11 +302,11 @@ def segmentize(
     Raises:
         InputError: Lengths differ, naive timestamps, or a duplicate minute of one user.
     """
-    _check_gap_params(bucket_seconds, idle_gap_seconds)
-    arr = _as_label_array(labels)
+    check_gap_params(bucket_seconds, idle_gap_seconds)
+    arr = as_label_array(labels)
     starts_ns = timestamps_to_ns(bucket_starts)
     n = arr.shape[0]
-    _check_lengths(n, starts_ns.shape[0], "bucket_starts")
+    check_lengths(n, starts_ns.shape[0], "bucket_starts")
     users = _broadcast_users(user_ids, n)
     if n == 0:
         return []
@@ -318,7 +318,7 @@ def segmentize(
     if dup.size:
         row = int(order[dup[0] + 1])
         raise InputError(
-            f"segmentize: duplicate minute {_fmt_ns(starts_ns[dup[0] + 1])} of user "
+            f"segmentize: duplicate minute {fmt_ns(starts_ns[dup[0] + 1])} of user "
             f"{user_uniques[user_codes[dup[0] + 1]]!r} (input row {row}); one row per minute"
         )
     table = table_from_sorted(
@@ -357,7 +357,7 @@ def _broadcast_users(user_ids: str | Sequence[str] | None, n: int) -> list[str |
     if user_ids is None or isinstance(user_ids, str):
         return [user_ids] * n
     users: list[str | None] = list(user_ids)
-    _check_lengths(n, len(users), "user_ids")
+    check_lengths(n, len(users), "user_ids")
     for i, user in enumerate(users):
         if not isinstance(user, str):
             raise InputError(f"user_ids[{i}] must be a string, got {type(user).__name__}")
