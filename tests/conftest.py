@@ -31,6 +31,12 @@ if not REAL_DATA.is_dir():  # a checkout elsewhere: fall back to the workspace c
     REAL_DATA = Path("/work/shared/data/real")
 
 
+@pytest.fixture(autouse=True)
+def _utc_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as on a UTC machine (a home without a configured zone uses the machine's)."""
+    monkeypatch.setenv("TZ", "UTC")
+
+
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     """A fresh taskclf home in a temp dir."""

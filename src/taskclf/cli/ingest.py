@@ -15,6 +15,8 @@ from taskclf.core.time import parse_date
 
 if TYPE_CHECKING:
     from taskclf.adapters.activitywatch._ingest import IngestSummary
+    from taskclf.core.config import Config
+    from taskclf.core.paths import Layout
 
 app = typer.Typer(
     help="Ingest ActivityWatch data (export JSON or a running server) into privacy-safe events.",
@@ -40,6 +42,18 @@ def _render(summary: IngestSummary) -> None:
     )
 
 
+def _note_default_config(layout: Layout, config: Config, user_id: str | None) -> None:
+    """Say which user id and time zone a home without ``config.toml`` uses."""
+    if layout.config_file.exists():
+        return
+    zone = config.timezone_for(user_id or config.user_id)
+    console.print(
+        f"[yellow]note:[/] no '{layout.config_file}' yet: user id "
+        f"'{user_id or config.user_id}', time zone '{zone}' (this machine's); local days and "
+        "hours follow it. Set user_id and timezone there to change them."
+    )
+
+
 @app.command("aw")
 def aw(
     ctx: typer.Context,
@@ -60,6 +74,7 @@ def aw(
     if input_path is None:
         raise InputError("give the export file with --input FILE")
     state = get_state(ctx)
+    _note_default_config(state.layout, state.config, user_id)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as bar:
         bar.add_task(f"ingesting {input_path.name}", total=None)
         summary = ingest_export(
@@ -89,6 +104,7 @@ def live(
         parse_date(date_to, field="--to") if date_to is not None else None,
     )
     state = get_state(ctx)
+    _note_default_config(state.layout, state.config, user_id)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as bar:
         task = bar.add_task("reading buckets", total=None)
 

@@ -14,7 +14,7 @@ from taskclf.core._atomic import atomic_path
 from taskclf.core.defaults import DEFAULT_AW_HOST, DEFAULT_TIMEZONE, DEFAULT_USER_ID
 from taskclf.core.errors import ConfigError
 from taskclf.core.paths import Layout
-from taskclf.core.time import get_zone
+from taskclf.core.time import get_zone, local_timezone
 from taskclf.core.types import validate_user_id
 
 
@@ -53,12 +53,19 @@ class Config(BaseModel):
 
 
 def load_config(layout: Layout) -> Config:
-    """Read ``config.toml``; a missing file gives the defaults."""
+    """Read ``config.toml``; a missing file gives the defaults.
+
+    Without a ``timezone`` (no file, or a file without the key) the default zone is this
+    machine's (:func:`~taskclf.core.time.local_timezone`, UTC when it cannot be told): local
+    days and hours are those of the person at this computer.
+    """
     path = layout.config_file
     if not path.exists():
-        return Config()
+        return Config(timezone=local_timezone())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "timezone" not in data:
+            data["timezone"] = local_timezone()
         return Config.model_validate(data)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None

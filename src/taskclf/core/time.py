@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from taskclf.core.errors import ConfigError, InputError
@@ -50,6 +54,38 @@ def get_zone(name: str) -> ZoneInfo:
         raise ConfigError(
             f"unknown time zone {name!r}; use an IANA name such as 'Europe/Warsaw'"
         ) from None
+
+
+#: IANA names of UTC itself (reported as ``"UTC"``).
+UTC_ALIASES: Final = frozenset(
+    {"UTC", "UCT", "Universal", "Zulu", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich"}
+    | {f"Etc/{n}" for n in ("UTC", "UCT", "Universal", "Zulu", "GMT", "GMT0", "GMT+0", "GMT-0")}
+    | {"Etc/Greenwich"}
+)
+
+
+def local_timezone(*, etc: Path = Path("/etc")) -> str:
+    """The machine's IANA time zone name; ``"UTC"`` when it cannot be told.
+
+    Looked up in order: the ``TZ`` variable when it names an IANA zone (``:Europe/Warsaw``
+    too), the zone ``/etc/localtime`` links to (Linux, macOS), then ``/etc/timezone``
+    (Debian). A name that is not a known zone is skipped; UTC's aliases are reported as "UTC".
+    """
+    names = [os.environ.get("TZ", "").removeprefix(":")]
+    with contextlib.suppress(OSError):
+        target = os.readlink(etc / "localtime")
+        names.append(target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "")
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        names.append((etc / "timezone").read_text(encoding="utf-8").strip())
+    for name in names:
+        if not name or name.startswith("/") or ".." in name:
+            continue
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return "UTC" if name in UTC_ALIASES else name
+    return "UTC"
 
 
 def local_date(value: datetime, tz: str) -> date:
