@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,8 @@ def test_online_command_predicts_the_last_hour(
     )
     assert last_end <= done - timedelta(seconds=settle or 5)
     assert f"stopped after 2 poll(s): {len(lines)} minute(s) written" in out
+    # the first poll writes the last hour's closed minutes and says so in one line
+    assert re.search(r"\d+ minutes written, \d\d:\d\d-\d\d:\d\d; last \d\d:\d\d \w", out)
     assert {r["user_id"] for r in lines} == {user.user_id}
     assert {r["model_id"] for r in lines} == {template.run_id}
     assert sorted(home.online_dir.rglob("*.segments.json"))

@@ -15,6 +15,8 @@ from taskclf.core.defaults import DEFAULT_POLL_SECONDS, DEFAULT_REJECT_THRESHOLD
 from taskclf.core.time import parse_date
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from taskclf.infer.batch import BatchResult
     from taskclf.infer.online import OnlineLoop
     from taskclf.infer.resolve import InferenceSettings
@@ -154,6 +156,37 @@ def baseline(
     _summary(result)
 
 
+def poll_line(records: pd.DataFrame, timezone: str) -> str | None:
+    """One line on the minutes a poll wrote: their local span and the last minute's label.
+
+    ``"10:41 Build 0.82 -> Deep work"`` for one minute, ``"12 minutes written, 09:30-10:41;
+    last 10:41 ..."`` for several. The label is the smoothed one; when it is not the model's
+    argmax (a rejected or smoothed minute) the argmax and its confidence follow in
+    parentheses (``"Mixed/Unknown (Build 0.41)"``); the taxonomy bucket follows ``->`` when it
+    differs from the label. None when nothing was written.
+    """
+    import pandas as pd
+
+    if records.empty:
+        return None
+    starts = pd.DatetimeIndex(records["bucket_start_ts"]).tz_convert(timezone)
+    last = records.iloc[-1]
+    label, core = str(last["predicted_label"]), str(last["core_label"])
+    scored = f"{core} {float(last['confidence']):.2f}"
+    text = f"{starts[-1]:%H:%M} " + (scored if label == core else f"{label} ({scored})")
+    if last["mapped_label"] != label:
+        text += f" -> {last['mapped_label']}"
+    if len(records) == 1:
+        return text
+    return f"{len(records)} minutes written, {starts[0]:%H:%M}-{starts[-1]:%H:%M}; last {text}"
+
+
+def _print_poll(records: pd.DataFrame, timezone: str) -> None:
+    line = poll_line(records, timezone)
+    if line is not None:
+        console.print(line, highlight=False, markup=False)
+
+
 @app.command("online")
 def online(
     ctx: typer.Context,
@@ -217,7 +250,7 @@ def online(
         settle_seconds=settle_seconds,
         max_polls=max_polls,
         on_start=started,
-        on_poll=lambda df: console.print(f"{len(df)} minute(s) written") if len(df) else None,
+        on_poll=lambda df: _print_poll(df, config.timezone_for(user_id or config.user_id)),
     )
     console.print(
         f"stopped after {stats.polls} poll(s): {stats.minutes_written} minute(s) written, "
