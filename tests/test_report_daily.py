@@ -81,6 +81,7 @@ def test_two_zones_and_dst_days():
     assert ann.minutes_by_label["Build"] == 600 and ann.minutes_by_label["Meet"] == 300
     assert set(ann.minutes_by_label) == {*MAPPING}  # every label, zeros included
     assert bob.minutes_by_label[MIXED_UNKNOWN] == 30
+    assert bob.mixed_by_core_label == {"Build": 30} and ann.mixed_by_core_label == {}
     assert bob.minutes_by_mapped_label == {"Deep work": 690, MIXED_UNKNOWN: 30, "Learning": 660}
     for r in reports:
         assert sum(r.minutes_by_label.values()) == r.total_minutes
@@ -320,3 +321,31 @@ def test_chart_workers_leave_ctrl_c_to_the_parent():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout.strip()) == (0, "still drawing"), proc.stderr
+
+
+def test_mixed_minutes_by_best_guess_in_the_report_its_table_and_chart():
+    from taskclf.report.plots import CORE_COLORS, render_daily_png
+
+    predicted = ["Write"] * 20 + [MIXED_UNKNOWN] * 40 + ["Write"] * 10
+    core = ["Write"] * 20 + ["Review"] * 30 + ["Debug"] * 10 + ["Write"] * 10
+    rejected = [p == MIXED_UNKNOWN for p in predicted]
+    rejected[5] = True  # rejected, then smoothed into its neighbours' Write: not Mixed
+    rows = _preds("bob", BOB_DAY_START, predicted, core=core, rejected=rejected)
+    report = build_daily_reports(rows, None, timezones=TZ)[0]
+    assert report.mixed_by_core_label == {"Debug": 10, "Review": 30}
+    assert sum(report.mixed_by_core_label.values()) == report.minutes_by_label[MIXED_UNKNOWN]
+    table = report_table(report)
+    mixed = table[table["kind"] == "mixed_minutes"]
+    assert dict(zip(mixed["name"], mixed["value"], strict=True)) == {"Debug": 10.0, "Review": 30.0}
+    # the chart shows the guesses inside the Mixed/Unknown bar, in the labels' colors
+    rgb = _rgb(render_daily_png(report))
+    review, debug = _is_color(rgb, CORE_COLORS["Review"]), _is_color(rgb, CORE_COLORS["Debug"])
+    row = int(np.argmax(review.sum(axis=1)))
+    cols = np.flatnonzero(review[row])
+    start, end = cols[0], cols[-1]  # Review, the larger guess, first; then Debug after it
+    after = np.flatnonzero(debug[row, end + 1 :])
+    assert after.size and after[0] <= 2
+    run = after[: int(np.argmax(np.diff(after) > 1)) + 1] if (np.diff(after) > 1).any() else after
+    assert 2.5 < (end - start + 1) / run.size < 3.5  # 30 minutes of Review, 10 of Debug
+    plain = _rgb(render_daily_png(report.model_copy(update={"mixed_by_core_label": {}})))
+    assert not _is_color(plain, CORE_COLORS["Review"]).any()

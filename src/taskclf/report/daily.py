@@ -5,6 +5,9 @@ has 23 or 25 hours) from the prediction records:
 
 - ``minutes_by_label``: minutes per ``predicted_label`` (after reject and smoothing), so
   Mixed/Unknown is included; every core label and Mixed/Unknown appear (zeros included).
+- ``mixed_by_core_label``: the Mixed/Unknown minutes of ``minutes_by_label`` by the model's
+  most likely core label (``core_label``, the argmax): what the uncertain minutes probably
+  were (labels with at least one such minute; empty in reports written before it).
 - ``minutes_by_mapped_label``: minutes per taxonomy bucket (``mapped_label``, or the labels
   re-mapped with a given taxonomy, whose buckets then all appear).
 - ``segments``: the day's segments (clipped at local midnight; ``bucket_count`` counts the
@@ -99,6 +102,7 @@ class DailyReport(BaseModel):
     day_end_utc: datetime
     total_minutes: int = Field(ge=0)
     minutes_by_label: dict[str, int]
+    mixed_by_core_label: dict[str, int] = Field(default_factory=dict)
     minutes_by_mapped_label: dict[str, int]
     segment_count: int = Field(ge=0)
     context_switches: int = Field(ge=0)
@@ -264,6 +268,7 @@ def _report(
     predicted = rows["predicted_label"].tolist()
     by_label = {label: 0 for label in (*LABEL_SET_V1, MIXED_UNKNOWN)}
     by_label.update(_counts(rows["predicted_label"]))
+    by_guess = _counts(rows.loc[rows["predicted_label"] == MIXED_UNKNOWN, "core_label"])
     mapped_names = [*taxonomy.bucket_names(), taxonomy.mixed_name] if taxonomy is not None else []
     by_mapped = {name: 0 for name in mapped_names}
     by_mapped.update(_counts(rows["mapped_label"]))
@@ -282,6 +287,7 @@ def _report(
         day_end_utc=end,
         total_minutes=n,
         minutes_by_label={k: int(v) for k, v in sorted(by_label.items())},
+        mixed_by_core_label={k: int(v) for k, v in sorted(by_guess.items())},
         minutes_by_mapped_label={k: int(v) for k, v in sorted(by_mapped.items())},
         segment_count=len(day_segments),
         context_switches=switches,

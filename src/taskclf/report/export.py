@@ -79,12 +79,14 @@ def report_table(report: DailyReport) -> pd.DataFrame:
     """The report as a long table: columns :data:`TABLE_COLUMNS`, ``value`` float.
 
     ``kind`` is ``metric`` (the scalar fields), ``label_minutes`` (minutes per predicted
+    label), ``mixed_minutes`` (the Mixed/Unknown minutes by the model's most likely core
     label) or ``mapped_minutes`` (minutes per taxonomy bucket); names are sorted within a kind.
     """
     rows: list[tuple[str, str, float]] = [
         ("metric", name, float(getattr(report, name))) for name in _METRICS
     ]
     rows += [("label_minutes", k, float(v)) for k, v in sorted(report.minutes_by_label.items())]
+    rows += [("mixed_minutes", k, float(v)) for k, v in sorted(report.mixed_by_core_label.items())]
     rows += [
         ("mapped_minutes", k, float(v)) for k, v in sorted(report.minutes_by_mapped_label.items())
     ]

@@ -67,7 +67,9 @@ def render_daily_png(report: DailyReport, *, taxonomy: TaxonomyConfig | None = N
     """Render the report chart as PNG bytes.
 
     Top: the day's segments on a local-time axis, one lane colored by predicted label and one
-    by mapped label. Bottom: minutes per predicted label and per mapped label.
+    by mapped label. Bottom: minutes per predicted label and per mapped label; inside the
+    Mixed/Unknown bar, a thinner stacked bar splits those minutes by the model's most likely
+    core label (largest first, in the labels' colors).
     """
     fig = Figure(figsize=(11.0, 5.6), dpi=100)
     FigureCanvasAgg(fig)
@@ -80,6 +82,7 @@ def render_daily_png(report: DailyReport, *, taxonomy: TaxonomyConfig | None = N
     )
     _timeline(timeline, report, mapped)
     _bars(label_bars, report.minutes_by_label, CORE_COLORS, "minutes per label")
+    _mixed_guesses(label_bars, report)
     _bars(mapped_bars, report.minutes_by_mapped_label, mapped, "minutes per bucket")
     fig.suptitle(
         f"{report.user_id} · {report.date.isoformat()} ({report.timezone}) · "
@@ -195,3 +198,28 @@ def _bars(ax: Any, minutes: Mapping[str, int], colors: Mapping[str, str], title:
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=8)
     ax.set_xlabel("minutes", fontsize=8)
+
+
+def _mixed_guesses(ax: Any, report: DailyReport) -> None:
+    """Stack the Mixed/Unknown minutes by best guess inside their bar (see the chart doc)."""
+    names = list(report.minutes_by_label)
+    guesses = sorted(
+        ((n, m) for n, m in report.mixed_by_core_label.items() if m > 0),
+        key=lambda kv: (-kv[1], kv[0]),
+    )
+    if MIXED_UNKNOWN not in names or not guesses:
+        return
+    row, left = names.index(MIXED_UNKNOWN), 0
+    for name, minutes in guesses:
+        ax.barh([row], [minutes], left=[left], height=0.4, color=CORE_COLORS.get(name))
+        left += minutes
+    ax.set_title("minutes per label (in Mixed/Unknown: the model's best guesses)", fontsize=9)
+    longest = max(report.minutes_by_label.values())
+    ax.set_xlim(0, longest * 1.5)  # room on the right for the legend
+    ax.legend(
+        handles=[Patch(color=CORE_COLORS.get(n, _UNKNOWN_COLOR), label=n) for n, _ in guesses],
+        fontsize=7,
+        loc="center right",
+        title="best guess",
+        title_fontsize=7,
+    )
