@@ -20,6 +20,7 @@ from taskclf.cli import (
     model,
     policy,
     report,
+    status,
     synth,
     taxonomy,
     train,
@@ -70,6 +71,7 @@ app.add_typer(infer.app, name="infer")
 app.add_typer(report.app, name="report")
 app.command(name="demo")(demo.demo)
 app.command(name="synth")(synth.synth)
+app.command(name="status")(status.status)
 
 
 def run(argv: list[str] | None = None) -> int:

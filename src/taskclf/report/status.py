@@ -1,0 +1,195 @@
+"""What a taskclf home holds, stage by stage, and the next command to run (``taskclf status``).
+
+Read-only and cheap: it lists partitions (directory names, no Parquet is read), counts label
+spans in the label store, and reads the small JSON artifacts (active pointer, bundle
+metadata, inference policy, calibrator store manifest). A stage whose artifact cannot be read
+is reported with the problem instead of failing the whole status.
+
+Stages, in workflow order: events (``ingest``), features (``features build``), labels, model
+(``train lgbm``), calibration and policy (``train calibrate``, ``train tune-reject
+--write-policy``), predictions (``infer batch``). :func:`next_step` names the first command
+the home still needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from taskclf.core.config import Config, load_config
+from taskclf.core.errors import TaskclfError
+from taskclf.core.model_io import get_active_model, list_bundles, load_metadata
+from taskclf.core.paths import Layout
+
+
+@dataclass(frozen=True)
+class DayCoverage:
+    """Partitions of one stage: how many per user, and the first and last day overall."""
+
+    days_by_user: dict[str, int]
+    first: date | None
+    last: date | None
+
+    @property
+    def days(self) -> int:
+        return sum(self.days_by_user.values())
+
+
+@dataclass(frozen=True)
+class HomeStatus:
+    """Everything ``taskclf status`` shows (see the module docstring)."""
+
+    home: Path
+    config: Config
+    config_exists: bool
+    events: DayCoverage
+    features: DayCoverage
+    label_spans: int
+    label_minutes: float
+    label_users: int
+    bundles: int
+    active_model: str | None
+    policy_model: str | None
+    calibration: str | None
+    personalized_users: int
+    predictions: DayCoverage
+    taxonomy: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def _coverage(pairs: list[tuple[str, date]]) -> DayCoverage:
+    by_user: dict[str, int] = {}
+    for user, _ in pairs:
+        by_user[user] = by_user.get(user, 0) + 1
+    days = [d for _, d in pairs]
+    first, last = min(days, default=None), max(days, default=None)
+    return DayCoverage(dict(sorted(by_user.items())), first, last)
+
+
+def _day(name: str) -> date | None:
+    if not name.startswith("date="):
+        return None
+    try:
+        return date.fromisoformat(name[5:])
+    except ValueError:
+        return None
+
+
+def _by_day_dirs(root: Path) -> list[tuple[str, date]]:
+    """``root/date=YYYY-MM-DD/<user>.parquet`` partitions as (user file stem, day)."""
+    if not root.is_dir():
+        return []
+    out = []
+    for child in root.iterdir():
+        day = _day(child.name)
+        if day is not None and child.is_dir():
+            out += [(p.stem, day) for p in child.glob("*.parquet")]
+    return out
+
+
+def _events(layout: Layout) -> list[tuple[str, date]]:
+    """``raw/aw/<user>/date=YYYY-MM-DD/events.parquet`` partitions as (user dir, day)."""
+    root = layout.raw_aw_dir
+    if not root.is_dir():
+        return []
+    out = []
+    for user in root.iterdir():
+        if user.is_dir():
+            for child in user.iterdir():
+                day = _day(child.name)
+                if day is not None and (child / "events.parquet").exists():
+                    out.append((user.name, day))
+    return out
+
+
+def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
+    """Gather the status of ``layout`` (see the module docstring)."""
+    from taskclf.core.inference_policy import load_inference_policy, read_store_manifest
+    from taskclf.labels.store import LabelStore
+
+    problems: list[str] = []
+    config = load_config(layout)
+    spans: list[tuple[str | None, float]] = []
+    if layout.labels_db.exists():
+        try:
+            spans = [
+                (s.user_id, (s.end_ts - s.start_ts).total_seconds() / 60.0)
+                for s in LabelStore.for_layout(layout).list_spans()
+            ]
+        except TaskclfError as exc:
+            problems.append(f"labels: {exc}")
+    active: str | None = None
+    try:
+        run_dir = get_active_model(layout)
+        active = None if run_dir is None else run_dir.name
+    except TaskclfError as exc:
+        problems.append(f"active model: {exc}")
+    policy_model = calibration = None
+    personalized = 0
+    try:
+        policy = load_inference_policy(layout)
+        if policy is not None:
+            policy_model = Path(policy.model_dir).name
+            if policy.calibrator_store_dir is not None:
+                store = layout.home / policy.calibrator_store_dir  # an absolute one stays
+                manifest = read_store_manifest(store)
+                calibration, personalized = manifest.method, manifest.user_count
+    except TaskclfError as exc:
+        problems.append(f"inference policy: {exc}")
+    if active is not None:
+        try:
+            schema_version = load_metadata(layout.run_dir(active)).schema_version
+        except TaskclfError as exc:
+            problems.append(f"active model: {exc}")
+    return HomeStatus(
+        home=layout.home,
+        config=config,
+        config_exists=layout.config_file.exists(),
+        events=_coverage(_events(layout)),
+        features=_coverage(_by_day_dirs(layout.features_dir(schema_version))),
+        label_spans=len(spans),
+        label_minutes=sum(m for _, m in spans),
+        label_users=len({u for u, _ in spans if u is not None}),
+        bundles=len(list_bundles(layout)),
+        active_model=active,
+        policy_model=policy_model,
+        calibration=calibration,
+        personalized_users=personalized,
+        predictions=_coverage(_by_day_dirs(layout.predictions_dir)),
+        taxonomy=layout.taxonomy_file.exists(),
+        problems=problems,
+    )
+
+
+def _range(coverage: DayCoverage) -> str:
+    return f"--from {coverage.first} --to {coverage.last}"
+
+
+def next_step(status: HomeStatus) -> str:
+    """The first command the home still needs, with its dates where they are known."""
+    if not status.events.days:
+        return (
+            "bring your ActivityWatch data in: taskclf ingest aw --input EXPORT.json "
+            "(or taskclf ingest live --from ... --to ... with the server running)"
+        )
+    if not status.features.days:
+        return f"build per-minute features: taskclf features build {_range(status.events)}"
+    if not status.label_spans:
+        return (
+            "label some of your time (taskclf labels import FILE.csv, labels add-block, "
+            f"labels label-now); meanwhile: taskclf infer baseline {_range(status.features)}"
+        )
+    if status.active_model is None:
+        return f"train a model on your labels: taskclf train lgbm {_range(status.features)}"
+    if status.policy_model is None:
+        return (
+            f"personalize: taskclf train calibrate {_range(status.features)}, then taskclf "
+            f"train tune-reject {_range(status.features)} --write-policy"
+        )
+    if not status.predictions.days:
+        return f"predict: taskclf infer batch {_range(status.features)}"
+    return (
+        f"all set: taskclf report daily {_range(status.predictions)}, or predict live with "
+        "taskclf infer online"
+    )

@@ -1,0 +1,69 @@
+"""``taskclf status``: what a home holds, stage by stage, and the next command to run."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import pytest
+
+from _online_helpers import FIRST_DAY, TrainedTemplate, trained_template
+from taskclf.cli.main import run
+from taskclf.core.paths import Layout
+from taskclf.report.status import home_status, next_step
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> TrainedTemplate:
+    return trained_template(tmp_path_factory.mktemp("trained"))
+
+
+def _status(home: Any, capsys: pytest.CaptureFixture[str]) -> str:
+    code = run(["--home", str(home), "status"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    return out
+
+
+def test_an_empty_home_is_told_to_ingest(tmp_path, capsys) -> None:
+    out = _status(tmp_path / "home", capsys)
+    assert "events (ingested, UTC days) 0 - - -" in out
+    assert "next: bring your ActivityWatch data in: taskclf ingest aw" in out
+    assert not (tmp_path / "home").exists()  # status only reads
+
+
+def test_each_stage_names_the_next_command(template, tmp_path, capsys) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(template.layout.home, home)
+    layout = Layout.resolve(home)
+    out = _status(home, capsys)
+    got = home_status(layout)
+    assert got.events.days_by_user.keys() == template.timezones.keys()
+    assert got.features.first is not None and got.label_spans > 0 and got.label_users > 0
+    assert got.active_model == template.run_id and got.policy_model == template.run_id
+    assert got.calibration == "temperature" and got.problems == []
+    assert f"model: {template.run_id} active (1 bundle(s))" in out
+    assert f"next: predict: taskclf infer batch --from {got.features.first} " in out
+    day = FIRST_DAY.isoformat()
+    assert run(["--home", str(home), "infer", "batch", "--from", day, "--to", day]) == 0
+    capsys.readouterr()
+    out = _status(home, capsys)
+    assert f"next: all set: taskclf report daily --from {day} --to {day}" in out
+    # going back stage by stage
+    layout.inference_policy.unlink()
+    assert next_step(home_status(layout)).startswith("personalize: taskclf train calibrate")
+    layout.active_pointer.unlink()
+    assert next_step(home_status(layout)).startswith("train a model on your labels")
+    layout.labels_db.unlink()
+    assert next_step(home_status(layout)).startswith("label some of your time")
+    shutil.rmtree(layout.features_dir("v3"))
+    assert next_step(home_status(layout)).startswith("build per-minute features")
+
+
+def test_an_unreadable_artifact_is_a_problem_not_a_failure(template, tmp_path, capsys) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(template.layout.home, home)
+    Layout.resolve(home).inference_policy.write_text("{not json", encoding="utf-8")
+    out = _status(home, capsys)
+    assert "problem: inference policy:" in out
+    assert "inference policy: none" in out
