@@ -108,3 +108,60 @@ def _render(written: list[WrittenReport]) -> None:
     if written:
         where = f" under {escape(os.path.commonpath([w.paths[0].parent for w in written]))}"
     console.print(f"{len(written)} report(s) written{where}")
+
+
+@app.command("summary")
+def summary(
+    ctx: typer.Context,
+    date_from: str | None = typer.Option(None, "--from", help="First local date, YYYY-MM-DD."),
+    date_to: str | None = typer.Option(
+        None, "--to", help="Last local date, YYYY-MM-DD (inclusive)."
+    ),
+    user_id: list[str] | None = typer.Option(
+        None, "--user-id", help="Only this user (repeatable; default: every user)."
+    ),
+    taxonomy: Path | None = typer.Option(
+        None,
+        "--taxonomy",
+        help="Re-map predicted labels with this taxonomy YAML (default: keep stored buckets).",
+    ),
+) -> None:
+    """Where the time went over a date range: hours per bucket for each user, and one table."""
+    from taskclf.report.summary import run_range_summary
+
+    state = get_state(ctx)
+    config = state.config
+    start, end = require_range(
+        parse_date(date_from, field="--from") if date_from else None,
+        parse_date(date_to, field="--to") if date_to else None,
+    )
+    with Progress(transient=True, console=console) as bar:
+        bar.add_task("Summarizing", total=None)
+        got = run_range_summary(
+            state.layout,
+            start,
+            end,
+            user_ids=user_id or None,
+            taxonomy_file=taxonomy,
+            timezones=config.user_timezones,
+            default_timezone=config.timezone,
+        )
+    table = compact_table(
+        f"Where the time went, {start.isoformat()} to {end.isoformat()}",
+        [("user", "key"), ("days", "num"), ("hours", "num"), ("top buckets", "text"),
+         ("unsure, most\nlikely", "text"), ("reject", "num")],
+    )  # fmt: skip
+    for t in got.totals:
+        top = ", ".join(f"{name} {minutes / 60:.1f} h" for name, minutes in t.top())
+        guesses = sorted(t.mixed_by_core_label.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+        unsure = ", ".join(f"{name} {minutes / 60:.1f} h" for name, minutes in guesses)
+        table.add_row(
+            escape(t.user_id),
+            str(t.days),
+            f"{t.minutes / 60:.1f}",
+            escape(top) or "-",
+            escape(unsure) or "-",
+            f"{t.rejected_minutes / t.minutes:.0%}" if t.minutes else "-",
+        )
+    console.print(table)
+    console.print(f"table of every user and day: {escape(str(got.paths[0]))} (and .parquet)")

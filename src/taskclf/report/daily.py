@@ -449,12 +449,45 @@ def run_daily_reports(
         ConfigError: Bad taxonomy file or time zone.
         ArtifactError: A corrupt segments file.
     """
+    remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
+    colors = remap or resolve_taxonomy(layout.taxonomy_file)
+    selected = reports_in_range(
+        layout,
+        date_from,
+        date_to,
+        user_ids=user_ids,
+        taxonomy=remap,
+        timezones=timezones,
+        default_timezone=default_timezone,
+    )
+    paths = write_daily_reports(
+        layout, selected, taxonomy=colors, progress=progress, workers=chart_workers
+    )
+    return [WrittenReport(r, tuple(p)) for r, p in zip(selected, paths, strict=True)]
+
+
+def reports_in_range(
+    layout: Layout,
+    date_from: date,
+    date_to: date,
+    *,
+    user_ids: Sequence[str] | None = None,
+    taxonomy: TaxonomyConfig | None = None,
+    timezones: Mapping[str, str] | None = None,
+    default_timezone: str = "UTC",
+) -> list[DailyReport]:
+    """The daily reports of local dates ``date_from..date_to`` from the batch predictions.
+
+    See :func:`run_daily_reports` (which writes them); ``taxonomy`` re-maps the labels.
+
+    Raises:
+        InputError: Empty range, or no predictions in it.
+        ArtifactError: A corrupt segments file.
+    """
     if date_to < date_from:
         raise InputError(
             f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}; swap them"
         )
-    remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
-    colors = remap or resolve_taxonomy(layout.taxonomy_file)
     predictions = read_prediction_partitions(layout, date_from, date_to, user_ids=user_ids)
     if predictions.empty:
         who = f" for user(s) {', '.join(map(repr, user_ids))}" if user_ids else ""
@@ -469,10 +502,6 @@ def run_daily_reports(
         segments,
         timezones=timezones,
         default_timezone=default_timezone,
-        taxonomy=remap,
+        taxonomy=taxonomy,
     )
-    selected = [r for r in reports if date_from <= r.date <= date_to]
-    paths = write_daily_reports(
-        layout, selected, taxonomy=colors, progress=progress, workers=chart_workers
-    )
-    return [WrittenReport(r, tuple(p)) for r, p in zip(selected, paths, strict=True)]
+    return [r for r in reports if date_from <= r.date <= date_to]
