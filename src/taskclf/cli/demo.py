@@ -120,6 +120,7 @@ def _steps(
         ("tune reject thresholds", ["train", "tune-reject", *rng, "--write-policy"]),
         ("batch inference", ["infer", "batch", *rng, "--no-reports"]),
         ("daily reports", ["report", "daily", *rng]),
+        ("range summary", ["report", "summary", *rng]),
     ]
     return steps
 
@@ -258,6 +259,11 @@ def _reject_table(layout: Layout) -> None:
     )
 
 
+def _summary_dir(layout: Layout) -> Path | None:
+    found = sorted(layout.reports_dir.glob("range=*"))
+    return found[-1] if found else None
+
+
 def _artifacts(layout: Layout, run_dir: Path, store_dir: Path | None) -> None:
     """Paths relative to the home (named in the title), never cut short: they are to be used."""
     table = compact_table(
@@ -272,6 +278,7 @@ def _artifacts(layout: Layout, run_dir: Path, store_dir: Path | None) -> None:
         ("predictions", layout.predictions_dir),
         ("segments", layout.segments_file),
         ("daily reports", layout.reports_dir),
+        ("range summary (every user's days)", _summary_dir(layout)),
         ("label store", layout.labels_db),
     ]
     for name, path in rows:
