@@ -10,6 +10,7 @@ import pytest
 
 from taskclf.cli.main import run
 from taskclf.core.model_io import get_active_model, list_bundles, load_model_bundle
+from taskclf.core.types import LABEL_SET_V1
 from taskclf.labels.store import LabelStore
 from taskclf.train.dataset import SplitSummary, load_labeled_dataset, load_labeled_features
 from taskclf.train.evaluate import EVALUATION_FILE, load_evaluation
@@ -219,3 +220,22 @@ def test_evaluate_without_model_exits_2(layout, capsys):
     assert "no active model" in capsys.readouterr().err
     assert run(_args(layout, "model", "inspect")) == 2
     assert run(_args(layout, "model", "set-active", "2026-01-01_000000_run-0000")) == 2
+
+
+def test_training_says_when_labels_cannot_teach_every_task_type(layout, capsys):
+    frame = make_labeled_frame(n_users=2, n_days=DAYS, minutes_per_day=60, start=START, seed=5)
+    frame = frame[frame["label"].isin(["BreakIdle", "Communicate"])].reset_index(drop=True)
+    _home(layout, frame, provenance="weak:idle")
+    assert run(_args(layout, "train", "lgbm", *RANGE, "--num-boost-round", "5")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: no training minutes of Build, Debug, Meet, ReadResearch, Review, Write:" in out
+    assert "every label in the range was proposed by 'labels weak-rules'" in out
+
+
+def test_training_on_every_task_type_and_real_labels_has_no_label_notes(layout, capsys):
+    frame = make_labeled_frame(n_users=2, n_days=DAYS, minutes_per_day=60, start=START, seed=5)
+    assert set(frame["label"]) == {*LABEL_SET_V1}
+    _home(layout, frame, provenance="manual")
+    assert run(_args(layout, "train", "lgbm", *RANGE, "--num-boost-round", "5")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no training minutes" not in out and "weak-rules" not in out

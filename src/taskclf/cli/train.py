@@ -34,6 +34,7 @@ from taskclf.core.types import LABEL_SET_V1
 
 if TYPE_CHECKING:
     from taskclf.core.metrics import GateReport
+    from taskclf.core.paths import Layout
     from taskclf.train.dataset import SplitSummary
     from taskclf.train.evaluate import EvaluationReport
 
@@ -104,6 +105,29 @@ def _print_split_notes(summary: SplitSummary) -> None:
         console.print(
             "users with fewer than 3 labeled days (no test days): "
             + ", ".join(summary.short_history_users)
+        )
+
+
+def _print_label_notes(layout: Layout, summary: SplitSummary, start: date, end: date) -> None:
+    """Say when the labels cannot teach the model every task type, or only repeat rules."""
+    from taskclf.core.time import day_bounds_utc
+    from taskclf.labels.store import LabelStore, is_weak
+
+    counts = summary.splits["train"].class_counts
+    missing = [label for label in LABEL_SET_V1 if not counts.get(label, 0)]
+    if missing:
+        console.print(
+            f"[yellow]note:[/] no training minutes of {', '.join(missing)}: the model never "
+            "predicts them and puts such minutes under the labels it knows; label some of "
+            "each ('taskclf labels label-now', 'labels add-block') and train again"
+        )
+    lo, hi = day_bounds_utc(start, "UTC")[0], day_bounds_utc(end, "UTC")[1]
+    spans = LabelStore.for_layout(layout).list_spans(start=lo, end=hi)
+    if spans and all(is_weak(span) for span in spans):
+        console.print(
+            "[yellow]note:[/] every label in the range was proposed by 'labels weak-rules': the "
+            "model learns those rules back, so its validation scores say little about how it "
+            "does on your work"
         )
 
 
@@ -223,6 +247,7 @@ def lgbm_cmd(
         )
     console.print(_split_table(result.split, "Day-blocked split"))
     _print_split_notes(result.split)
+    _print_label_notes(state.layout, result.split, start, end)
     m = result.metrics
     console.print(
         f"validation: macro F1 {m['macro_f1']:.3f}, weighted F1 {m['weighted_f1']:.3f}, "
