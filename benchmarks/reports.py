@@ -24,7 +24,8 @@ from taskclf.core.paths import Layout
 from taskclf.core.types import LABEL_SET_V1
 from taskclf.infer.taxonomy import default_taxonomy, map_labels
 from taskclf.report import plots
-from taskclf.report.daily import DailyReport, build_daily_reports, write_daily_reports
+from taskclf.report.daily import DailyReport, build_daily_reports
+from taskclf.report.daily_files import write_daily_reports
 
 USERS, DAYS = 8, 8
 FIRST = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

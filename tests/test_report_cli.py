@@ -13,7 +13,7 @@ from taskclf.core.config import Config, save_config
 from taskclf.infer.prediction import local_dates, normalize_predictions
 from taskclf.infer.smooth import Segment
 from taskclf.infer.taxonomy import default_taxonomy, save_taxonomy
-from taskclf.report.daily import load_report, run_daily_reports
+from taskclf.report.daily_files import load_report, run_daily_reports
 from taskclf.report.export import write_segments
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -13,12 +13,8 @@ from taskclf.core.defaults import MIXED_UNKNOWN
 from taskclf.core.errors import ArtifactError, InputError
 from taskclf.infer.smooth import Segment, segmentize
 from taskclf.infer.taxonomy import TaxonomyBucket, TaxonomyConfig, default_taxonomy
-from taskclf.report.daily import (
-    DailyReport,
-    build_daily_reports,
-    load_report,
-    write_daily_report,
-)
+from taskclf.report.daily import DailyReport, build_daily_reports
+from taskclf.report.daily_files import load_report, write_daily_report
 from taskclf.report.export import TABLE_COLUMNS, report_table
 
 MIN = timedelta(minutes=1)

@@ -15,7 +15,7 @@ from taskclf.core.errors import InputError
 from taskclf.core.time import local_date, parse_date, utc_now
 
 if TYPE_CHECKING:
-    from taskclf.report.daily import WrittenReport
+    from taskclf.report.daily_files import WrittenReport
 
 app = typer.Typer(
     help="Summarize predictions into daily reports (JSON, CSV, Parquet, PNG).", no_args_is_help=True
@@ -42,7 +42,7 @@ def daily(
     ),
 ) -> None:
     """Write per-user daily reports from batch predictions and print a summary."""
-    from taskclf.report.daily import run_daily_reports
+    from taskclf.report.daily_files import run_daily_reports
     from taskclf.report.plots import chart_workers
 
     state = get_state(ctx)

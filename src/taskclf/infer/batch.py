@@ -30,7 +30,8 @@ from taskclf.infer.pipeline import (
 )
 from taskclf.infer.prediction import local_dates, write_prediction_partitions
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
-from taskclf.report.daily import build_daily_reports, write_daily_reports
+from taskclf.report.daily import build_daily_reports
+from taskclf.report.daily_files import write_daily_reports
 from taskclf.report.export import write_segments
 
 Progress = Callable[[str], None]
@@ -110,7 +111,7 @@ def run_batch_inference(
     """Predict every minute of the range and write predictions, segments and reports.
 
     ``chart_workers`` > 1 draws the reports' charts in that many processes
-    (:func:`~taskclf.report.daily.write_daily_reports`).
+    (:func:`~taskclf.report.daily_files.write_daily_reports`).
     """
     step = progress or (lambda _msg: None)
     step("loading model, calibrators and policy")

@@ -63,7 +63,8 @@ from taskclf.infer.pipeline import (
 from taskclf.infer.prediction import OnlineRecordWriter, read_online_records
 from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
 from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy
-from taskclf.report.daily import build_daily_reports, write_daily_report
+from taskclf.report.daily import build_daily_reports
+from taskclf.report.daily_files import write_daily_report
 from taskclf.report.export import write_segments
 
 __all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop"]

@@ -24,14 +24,12 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from taskclf.core.defaults import (
     DEFAULT_BUCKET_SECONDS,
@@ -39,11 +37,9 @@ from taskclf.core.defaults import (
     DEFAULT_MIN_BLOCK_SECONDS,
     MIXED_UNKNOWN,
 )
-from taskclf.core.errors import ArtifactError, InputError
-from taskclf.core.paths import Layout
+from taskclf.core.errors import InputError
 from taskclf.core.time import day_bounds_utc, get_zone
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.infer.prediction import read_prediction_partitions
 from taskclf.infer.smooth import (
     Segment,
     flap_rate,
@@ -51,20 +47,7 @@ from taskclf.infer.smooth import (
     segmentize,
     timestamps_to_ns,
 )
-from taskclf.infer.taxonomy import TaxonomyConfig, load_taxonomy, map_labels, resolve_taxonomy
-from taskclf.report.export import (
-    REPORT_CSV,
-    REPORT_JSON,
-    REPORT_PARQUET,
-    REPORT_PNG,
-    read_segments,
-    report_table,
-    write_bytes,
-    write_csv,
-    write_json,
-    write_parquet,
-)
-from taskclf.report.plots import render_daily_png, render_daily_pngs
+from taskclf.infer.taxonomy import TaxonomyConfig, map_labels
 
 REPORT_VERSION: Literal[1] = 1
 _REQUIRED = (
@@ -341,167 +324,3 @@ def _day_segments(
 
 def _to_ns(value: datetime) -> int:
     return int(pd.Timestamp(value).as_unit("ns").value)
-
-
-# --------------------------------------------------------------------------------------------
-# files
-
-
-def write_daily_report(
-    layout: Layout,
-    report: DailyReport,
-    *,
-    taxonomy: TaxonomyConfig | None = None,
-    folder: Path | None = None,
-) -> list[Path]:
-    """Write ``daily.json``, ``daily.csv``, ``daily.parquet`` and ``daily.png`` atomically.
-
-    Files go to ``folder``, by default ``layout.report_dir(report.user_id, report.date)``
-    (the online loop passes ``layout.online_report_dir``); the same report always produces
-    the same bytes. ``taxonomy`` only chooses the bucket colors of the chart.
-
-    Returns:
-        The four paths, in that order.
-    """
-    return _write(layout, report, render_daily_png(report, taxonomy=taxonomy), folder)
-
-
-def write_daily_reports(
-    layout: Layout,
-    reports: Sequence[DailyReport],
-    *,
-    taxonomy: TaxonomyConfig | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    workers: int = 1,
-) -> list[list[Path]]:
-    """:func:`write_daily_report` of each report (in their default folders), in order.
-
-    With ``workers`` > 1 the charts of many reports are drawn in that many processes
-    (:func:`~taskclf.report.plots.render_daily_pngs`, which says when); files are written
-    here, one report at a time. ``progress`` gets (reports written, reports) after each.
-    """
-    written: list[list[Path]] = []
-    pngs = render_daily_pngs(reports, taxonomy=taxonomy, workers=workers)
-    for report, png in zip(reports, pngs, strict=True):
-        written.append(_write(layout, report, png, None))
-        if progress is not None:
-            progress(len(written), len(reports))
-    return written
-
-
-def _write(layout: Layout, report: DailyReport, png: bytes, folder: Path | None) -> list[Path]:
-    if folder is None:
-        folder = layout.report_dir(report.user_id, report.date)
-    table = report_table(report)
-    return [
-        write_json(folder / REPORT_JSON, report.model_dump(mode="json")),
-        write_csv(folder / REPORT_CSV, table),
-        write_parquet(folder / REPORT_PARQUET, table),
-        write_bytes(folder / REPORT_PNG, png),
-    ]
-
-
-def load_report(path: Path) -> DailyReport:
-    """Read a ``daily.json``.
-
-    Raises:
-        ArtifactError: Not a valid report file.
-    """
-    try:
-        return DailyReport.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        raise ArtifactError(
-            f"daily report '{path}' cannot be read: {detail}; re-run 'taskclf report daily'"
-        ) from None
-
-
-@dataclass(frozen=True)
-class WrittenReport:
-    """A report and the files written for it."""
-
-    report: DailyReport
-    paths: tuple[Path, ...]
-
-
-def run_daily_reports(
-    layout: Layout,
-    date_from: date,
-    date_to: date,
-    *,
-    user_ids: Sequence[str] | None = None,
-    taxonomy_file: Path | None = None,
-    timezones: Mapping[str, str] | None = None,
-    default_timezone: str = "UTC",
-    progress: Callable[[int, int], None] | None = None,
-    chart_workers: int = 1,
-) -> list[WrittenReport]:
-    """Build and write the daily reports of local dates ``date_from..date_to`` (inclusive).
-
-    Reads the batch predictions (``Layout.predictions_partition``) and ``Layout.segments_file``
-    (when present). With ``taxonomy_file`` the predicted labels are re-mapped with it;
-    otherwise the stored ``mapped_label`` is used and the home's taxonomy (if any) only
-    colors the charts. ``progress(done, total)`` is called after each report is written;
-    ``chart_workers`` as ``workers`` of :func:`write_daily_reports`.
-
-    Raises:
-        InputError: Empty range, or no predictions in it.
-        ConfigError: Bad taxonomy file or time zone.
-        ArtifactError: A corrupt segments file.
-    """
-    remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
-    colors = remap or resolve_taxonomy(layout.taxonomy_file)
-    selected = reports_in_range(
-        layout,
-        date_from,
-        date_to,
-        user_ids=user_ids,
-        taxonomy=remap,
-        timezones=timezones,
-        default_timezone=default_timezone,
-    )
-    paths = write_daily_reports(
-        layout, selected, taxonomy=colors, progress=progress, workers=chart_workers
-    )
-    return [WrittenReport(r, tuple(p)) for r, p in zip(selected, paths, strict=True)]
-
-
-def reports_in_range(
-    layout: Layout,
-    date_from: date,
-    date_to: date,
-    *,
-    user_ids: Sequence[str] | None = None,
-    taxonomy: TaxonomyConfig | None = None,
-    timezones: Mapping[str, str] | None = None,
-    default_timezone: str = "UTC",
-) -> list[DailyReport]:
-    """The daily reports of local dates ``date_from..date_to`` from the batch predictions.
-
-    See :func:`run_daily_reports` (which writes them); ``taxonomy`` re-maps the labels.
-
-    Raises:
-        InputError: Empty range, or no predictions in it.
-        ArtifactError: A corrupt segments file.
-    """
-    if date_to < date_from:
-        raise InputError(
-            f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}; swap them"
-        )
-    predictions = read_prediction_partitions(layout, date_from, date_to, user_ids=user_ids)
-    if predictions.empty:
-        who = f" for user(s) {', '.join(map(repr, user_ids))}" if user_ids else ""
-        raise InputError(
-            f"no predictions{who} for {date_from.isoformat()}..{date_to.isoformat()} under "
-            f"'{layout.predictions_dir}'; run 'taskclf infer batch --from "
-            f"{date_from.isoformat()} --to {date_to.isoformat()}' first"
-        )
-    segments = read_segments(layout.segments_file) if layout.segments_file.exists() else None
-    reports = build_daily_reports(
-        predictions,
-        segments,
-        timezones=timezones,
-        default_timezone=default_timezone,
-        taxonomy=taxonomy,
-    )
-    return [r for r in reports if date_from <= r.date <= date_to]

@@ -24,7 +24,8 @@ import pandas as pd
 
 from taskclf.core.paths import Layout
 from taskclf.infer.taxonomy import load_taxonomy
-from taskclf.report.daily import DailyReport, reports_in_range
+from taskclf.report.daily import DailyReport
+from taskclf.report.daily_files import reports_in_range
 from taskclf.report.export import TABLE_COLUMNS, report_table, write_csv, write_parquet
 
 SUMMARY_CSV = "summary.csv"
