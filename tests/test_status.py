@@ -43,6 +43,9 @@ def test_each_stage_names_the_next_command(template, tmp_path, capsys) -> None:
     assert got.active_model == template.run_id and got.policy_model == template.run_id
     assert got.calibration == "temperature" and got.problems == []
     assert f"model: {template.run_id} active (1 bundle(s))" in out
+    by_label = got.label_minutes_by_label
+    assert sum(by_label.values()) == pytest.approx(got.label_minutes)
+    assert f"Build {by_label['Build'] / 60:.1f} h" in out and "none yet of" not in out
     assert f"next: predict: taskclf infer batch --from {got.features.first} " in out
     day = FIRST_DAY.isoformat()
     assert run(["--home", str(home), "infer", "batch", "--from", day, "--to", day]) == 0
@@ -54,6 +57,13 @@ def test_each_stage_names_the_next_command(template, tmp_path, capsys) -> None:
     assert next_step(home_status(layout)).startswith("personalize: taskclf train calibrate")
     layout.active_pointer.unlink()
     assert next_step(home_status(layout)).startswith("train a model on your labels")
+    from taskclf.labels.store import LabelStore
+
+    store = LabelStore.for_layout(layout)
+    for record in store.list_records():
+        if record.span.label in ("Meet", "Review"):
+            store.delete(record.span_id)
+    assert "; none yet of Meet, Review" in _status(home, capsys)
     layout.labels_db.unlink()
     assert next_step(home_status(layout)).startswith("label some of your time")
     shutil.rmtree(layout.features_dir("v3"))

@@ -20,6 +20,20 @@ def _days(coverage: DayCoverage) -> tuple[str, str, str, str]:
     return str(users), f"{coverage.days:,}", str(coverage.first), str(coverage.last)
 
 
+def _labels_line(status: HomeStatus) -> str:
+    if not status.label_spans:
+        return "none"
+    line = f"{status.label_spans:,} span(s), {status.label_minutes / 60:,.1f} h"
+    if status.label_users:
+        line += f", {status.label_users} user(s) of their own"
+    by_label = status.label_minutes_by_label
+    line += " (" + ", ".join(f"{k} {v / 60:.1f} h" for k, v in by_label.items() if v > 0) + ")"
+    missing = [k for k, v in by_label.items() if v <= 0]
+    if missing:
+        line += f"; none yet of {', '.join(missing)}"
+    return line
+
+
 def _model_line(status: HomeStatus) -> str:
     if status.active_model is None:
         return f"{status.bundles} bundle(s), none active"
@@ -58,13 +72,7 @@ def status(ctx: typer.Context) -> None:
     table.add_row("features (local days)", *_days(got.features))
     table.add_row("predictions (local days)", *_days(got.predictions))
     console.print(table)
-    labels = (
-        f"{got.label_spans:,} span(s), {got.label_minutes / 60:,.1f} h"
-        + (f", {got.label_users} user(s) of their own" if got.label_users else "")
-        if got.label_spans
-        else "none"
-    )
-    console.print(f"labels: {labels}", highlight=False)
+    console.print(f"labels: {_labels_line(got)}", highlight=False)
     console.print(f"model: {escape(_model_line(got))}", highlight=False)
     console.print(f"inference policy: {escape(_policy_line(got))}", highlight=False)
     console.print(

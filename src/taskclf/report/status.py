@@ -21,6 +21,7 @@ from taskclf.core.config import Config, load_config
 from taskclf.core.errors import TaskclfError
 from taskclf.core.model_io import get_active_model, list_bundles, load_metadata
 from taskclf.core.paths import Layout
+from taskclf.core.types import LABEL_SET_V1
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class HomeStatus:
     label_spans: int
     label_minutes: float
     label_users: int
+    label_minutes_by_label: dict[str, float]
     bundles: int
     active_model: str | None
     policy_model: str | None
@@ -110,11 +112,11 @@ def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
 
     problems: list[str] = []
     config = load_config(layout)
-    spans: list[tuple[str | None, float]] = []
+    spans: list[tuple[str | None, str, float]] = []
     if layout.labels_db.exists():
         try:
             spans = [
-                (s.user_id, (s.end_ts - s.start_ts).total_seconds() / 60.0)
+                (s.user_id, s.label, (s.end_ts - s.start_ts).total_seconds() / 60.0)
                 for s in LabelStore.for_layout(layout).list_spans()
             ]
         except TaskclfError as exc:
@@ -149,8 +151,11 @@ def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
         events=_coverage(_events(layout)),
         features=_coverage(_by_day_dirs(layout.features_dir(schema_version))),
         label_spans=len(spans),
-        label_minutes=sum(m for _, m in spans),
-        label_users=len({u for u, _ in spans if u is not None}),
+        label_minutes=sum(m for _, _, m in spans),
+        label_users=len({u for u, _, _ in spans if u is not None}),
+        label_minutes_by_label={
+            label: sum(m for _, lab, m in spans if lab == label) for label in LABEL_SET_V1
+        },
         bundles=len(list_bundles(layout)),
         active_model=active,
         policy_model=policy_model,
