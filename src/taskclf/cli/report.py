@@ -22,24 +22,26 @@ app = typer.Typer(
 )
 
 
+_FROM = typer.Option(None, "--from", help="First local date, YYYY-MM-DD.")
+_TO = typer.Option(None, "--to", help="Last local date, YYYY-MM-DD (inclusive).")
+_USERS = typer.Option(None, "--user-id", help="Only this user (repeatable; default: every user).")
+_TAXONOMY = typer.Option(
+    None,
+    "--taxonomy",
+    help="Re-map predicted labels with this taxonomy YAML (default: keep stored buckets).",
+)
+
+
 @app.command("daily")
 def daily(
     ctx: typer.Context,
     day: str | None = typer.Option(
         None, "--date", help="One local date, YYYY-MM-DD (default: today in your time zone)."
     ),
-    date_from: str | None = typer.Option(None, "--from", help="First local date, YYYY-MM-DD."),
-    date_to: str | None = typer.Option(
-        None, "--to", help="Last local date, YYYY-MM-DD (inclusive)."
-    ),
-    user_id: list[str] | None = typer.Option(
-        None, "--user-id", help="Only this user (repeatable; default: every user)."
-    ),
-    taxonomy: Path | None = typer.Option(
-        None,
-        "--taxonomy",
-        help="Re-map predicted labels with this taxonomy YAML (default: keep stored buckets).",
-    ),
+    date_from: str | None = _FROM,
+    date_to: str | None = _TO,
+    user_id: list[str] | None = _USERS,
+    taxonomy: Path | None = _TAXONOMY,
 ) -> None:
     """Write per-user daily reports from batch predictions and print a summary."""
     from taskclf.report.daily_files import run_daily_reports
@@ -113,18 +115,10 @@ def _render(written: list[WrittenReport]) -> None:
 @app.command("summary")
 def summary(
     ctx: typer.Context,
-    date_from: str | None = typer.Option(None, "--from", help="First local date, YYYY-MM-DD."),
-    date_to: str | None = typer.Option(
-        None, "--to", help="Last local date, YYYY-MM-DD (inclusive)."
-    ),
-    user_id: list[str] | None = typer.Option(
-        None, "--user-id", help="Only this user (repeatable; default: every user)."
-    ),
-    taxonomy: Path | None = typer.Option(
-        None,
-        "--taxonomy",
-        help="Re-map predicted labels with this taxonomy YAML (default: keep stored buckets).",
-    ),
+    date_from: str | None = _FROM,
+    date_to: str | None = _TO,
+    user_id: list[str] | None = _USERS,
+    taxonomy: Path | None = _TAXONOMY,
 ) -> None:
     """Where the time went over a date range: hours per bucket for each user, and one table."""
     from taskclf.report.summary import run_range_summary
