@@ -72,3 +72,29 @@ def test_ingest_names_the_zone_it_uses(tmp_path, monkeypatch) -> None:
     save_config(Layout.resolve(home), Config(timezone="UTC"))
     second = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert second.exit_code == 0 and "this machine's" not in second.output
+
+
+def test_ingest_saves_the_given_zone_for_the_user(tmp_path, capsys) -> None:
+    from conftest import REAL_DATA
+    from taskclf.cli.main import run
+
+    home = tmp_path / "home"
+    layout = Layout.resolve(home)
+    export = str(REAL_DATA / "aw_mhacks_LAPTOP-MCRJASPH_export.json")
+
+    def ingest(*extra: str) -> tuple[int, str]:
+        code = run(["--home", str(home), "ingest", "aw", "--input", export, *extra])
+        got = capsys.readouterr()
+        return code, " ".join((got.out + got.err).split())
+
+    for bad in (["--timezone", "Mars/Base"], ["--user-id", "../x", "--timezone", "UTC"]):
+        code, out = ingest(*bad)
+        assert code == 2 and not layout.config_file.exists(), out  # nothing written
+    code, out = ingest("--user-id", "m", "--timezone", "America/Detroit")
+    assert code == 0 and "time zone of user 'm': America/Detroit" in out, out
+    assert load_config(layout).timezone_for("m") == "America/Detroit"
+    assert load_config(layout).timezone == "UTC"  # the machine's (TZ=UTC), now pinned
+    layout.features_dir().mkdir(parents=True)
+    code, out = ingest("--user-id", "m", "--timezone", "Europe/Warsaw")
+    assert code == 0 and "it was America/Detroit; rebuild this user's features" in out
+    assert load_config(layout).user_timezones == {"m": "Europe/Warsaw"}

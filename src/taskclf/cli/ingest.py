@@ -42,15 +42,38 @@ def _render(summary: IngestSummary) -> None:
     )
 
 
-def _note_default_config(layout: Layout, config: Config, user_id: str | None) -> None:
-    """Say which user id and time zone a home without ``config.toml`` uses."""
+_TIMEZONE = typer.Option(
+    None,
+    "--timezone",
+    help="The person's IANA time zone (e.g. Europe/Warsaw): saved for the user in config.toml "
+    "[user_timezones]; local days and hours follow it.",
+)
+
+
+def _config_for(layout: Layout, config: Config, user_id: str | None, zone: str | None) -> None:
+    """Save ``--timezone`` for the user, or say which zone a home without a config uses."""
+    from taskclf.core.config import Config, save_config
+    from taskclf.core.types import validate_user_id
+
+    uid = validate_user_id(user_id, where="given with --user-id") if user_id else config.user_id
+    if zone is not None:
+        before = config.timezone_for(uid)
+        # validated first: a bad zone or user id is an error (exit 2) and nothing is written
+        zones = {**config.user_timezones, uid: zone}
+        save_config(layout, Config.model_validate({**config.model_dump(), "user_timezones": zones}))
+        console.print(f"time zone of user '{uid}': {zone} (saved in '{layout.config_file}')")
+        if before != zone and layout.features_dir().is_dir():
+            console.print(
+                f"[yellow]note:[/] it was {before}; rebuild this user's features ('taskclf "
+                "features build') so their local days and hours use the new zone"
+            )
+        return
     if layout.config_file.exists():
         return
-    zone = config.timezone_for(user_id or config.user_id)
     console.print(
-        f"[yellow]note:[/] no '{layout.config_file}' yet: user id "
-        f"'{user_id or config.user_id}', time zone '{zone}' (this machine's); local days and "
-        "hours follow it. Set user_id and timezone there to change them."
+        f"[yellow]note:[/] no '{layout.config_file}' yet: user id '{uid}', time zone "
+        f"'{config.timezone_for(uid)}' (this machine's); local days and hours follow it. Give "
+        "--timezone, or set user_id and timezone there, to change them."
     )
 
 
@@ -67,6 +90,7 @@ def aw(
     device_id: str | None = typer.Option(
         None, "--device-id", help="Device id (default: each bucket's hostname)."
     ),
+    timezone: str | None = _TIMEZONE,
 ) -> None:
     """Ingest an ActivityWatch export file."""
     from taskclf.adapters.activitywatch._ingest import ingest_export
@@ -74,7 +98,7 @@ def aw(
     if input_path is None:
         raise InputError("give the export file with --input FILE")
     state = get_state(ctx)
-    _note_default_config(state.layout, state.config, user_id)
+    _config_for(state.layout, state.config, user_id, timezone)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as bar:
         bar.add_task(f"ingesting {input_path.name}", total=None)
         summary = ingest_export(
@@ -95,6 +119,7 @@ def live(
     device_id: str | None = typer.Option(
         None, "--device-id", help="Device id (default: each bucket's hostname)."
     ),
+    timezone: str | None = _TIMEZONE,
 ) -> None:
     """Pull a date range from a running ActivityWatch server."""
     from taskclf.adapters.activitywatch._ingest import ingest_live
@@ -104,7 +129,7 @@ def live(
         parse_date(date_to, field="--to") if date_to is not None else None,
     )
     state = get_state(ctx)
-    _note_default_config(state.layout, state.config, user_id)
+    _config_for(state.layout, state.config, user_id, timezone)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console) as bar:
         task = bar.add_task("reading buckets", total=None)
 
