@@ -66,7 +66,12 @@ def test_the_summary_table_is_every_report_in_order_and_deterministic(tmp_path) 
     )
     want = pd.concat([report_table(r) for r in reports], ignore_index=True)
     pd.testing.assert_frame_equal(table, want)
-    assert run_range_summary(layout, lo, hi, timezones=TZ).paths[0].read_bytes() == csv
+    again = run_range_summary(layout, lo, hi, timezones=TZ)
+    assert again.paths[0].read_bytes() == csv
+    assert [p.name for p in first.paths[2:]] == ["ann.png", "bob.png"]
+    for chart, same in zip(first.paths[2:], again.paths[2:], strict=True):
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert chart.read_bytes() == same.read_bytes()
     only_bob = run_range_summary(layout, lo, hi, user_ids=["bob"], timezones=TZ)
     assert [t.user_id for t in only_bob.totals] == ["bob"]
 
@@ -86,3 +91,28 @@ def test_report_summary_command(tmp_path, capsys: pytest.CaptureFixture[str], mo
     assert code == 2 and "no predictions" in capsys.readouterr().err
     code = run(["--home", home, "report", "summary", "--from", "2026-03-02", "--to", "2026-03-01"])
     assert code == 2
+
+
+def test_the_range_chart_stacks_each_days_buckets() -> None:
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    from taskclf.report.plots import mapped_colors
+    from taskclf.report.range_plot import render_range_png
+
+    reports = [r for r in build_daily_reports(_predictions(), None, timezones=TZ)]
+    ann = [r for r in reports if r.user_id == "ann"]
+    png = render_range_png("ann", ann)
+    rgb = np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+    colors = mapped_colors(["Deep work", "Break", "Collaboration"], None)
+
+    def pixels(name: str) -> int:
+        want = np.array([int(colors[name][i : i + 2], 16) for i in (1, 3, 5)])
+        return int((rgb == want).all(axis=-1).sum())
+
+    # hours over both days: Deep work 11.0, Break 10.0, Collaboration 5.5 (bars and legend)
+    deep, brk, collab = pixels("Deep work"), pixels("Break"), pixels("Collaboration")
+    assert deep > brk > collab > 0
+    assert 1.5 < deep / collab < 2.5

@@ -158,4 +158,6 @@ def summary(
             f"{t.rejected_minutes / t.minutes:.0%}" if t.minutes else "-",
         )
     console.print(table)
-    console.print(f"table of every user and day: {escape(str(got.paths[0]))} (and .parquet)")
+    console.print(
+        f"table of every user and day, and a chart per user: {escape(str(got.paths[0].parent))}"
+    )

@@ -6,6 +6,8 @@ daily`` does, without writing them) and writes
 - ``artifacts/reports/range=<from>_<to>/summary.csv`` and ``summary.parquet``: the rows of
   every report's table (``report.export.report_table``: user, date, kind, name, value), in
   (user, date) order — one file for a team or a study to load;
+- ``<user>.png`` beside them: the user's hours per bucket, day by day
+  (``report.range_plot``);
 
 and returns per-user totals (:class:`UserTotals`): days, minutes, minutes per bucket and per
 label, rejected minutes, the Mixed/Unknown minutes by the model's best guess. The folder name
@@ -22,11 +24,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskclf.core.paths import Layout
-from taskclf.infer.taxonomy import load_taxonomy
+from taskclf.core.paths import Layout, user_file_name
+from taskclf.infer.taxonomy import load_taxonomy, resolve_taxonomy
 from taskclf.report.daily import DailyReport
 from taskclf.report.daily_files import reports_in_range
-from taskclf.report.export import TABLE_COLUMNS, report_table, write_csv, write_parquet
+from taskclf.report.export import (
+    TABLE_COLUMNS,
+    report_table,
+    write_bytes,
+    write_csv,
+    write_parquet,
+)
+from taskclf.report.range_plot import render_range_png
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_PARQUET = "summary.parquet"
@@ -55,7 +64,7 @@ class RangeSummary:
     """The totals and the files written."""
 
     totals: list[UserTotals]
-    paths: tuple[Path, ...]
+    paths: tuple[Path, ...]  # summary.csv, summary.parquet, then one chart per user
 
 
 def summary_dir(layout: Layout, date_from: date, date_to: date) -> Path:
@@ -117,6 +126,7 @@ def run_range_summary(
         ArtifactError: A corrupt segments file.
     """
     remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
+    colors = remap or resolve_taxonomy(layout.taxonomy_file)
     reports = reports_in_range(
         layout,
         date_from,
@@ -128,8 +138,19 @@ def run_range_summary(
     )
     table = summary_table(reports)
     folder = summary_dir(layout, date_from, date_to)
+    totals = user_totals(reports)
+    charts = [
+        write_bytes(
+            folder / user_file_name(t.user_id, ".png"),
+            render_range_png(
+                t.user_id, [r for r in reports if r.user_id == t.user_id], taxonomy=colors
+            ),
+        )
+        for t in totals
+    ]
     paths = (
         write_csv(folder / SUMMARY_CSV, table),
         write_parquet(folder / SUMMARY_PARQUET, table),
+        *charts,
     )
-    return RangeSummary(user_totals(reports), paths)
+    return RangeSummary(totals, paths)
