@@ -116,3 +116,15 @@ def test_the_range_chart_stacks_each_days_buckets() -> None:
     deep, brk, collab = pixels("Deep work"), pixels("Break"), pixels("Collaboration")
     assert deep > brk > collab > 0
     assert 1.5 < deep / collab < 2.5
+
+
+def test_without_dates_the_summary_covers_the_last_seven_days(tmp_path, capsys) -> None:
+    from datetime import timedelta
+
+    from taskclf.core.time import utc_now
+
+    layout = _home(tmp_path)  # predictions of 2026: none in the last week
+    today = local_date(utc_now(), "UTC")
+    assert run(["--home", str(layout.home), "report", "summary"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"for {today - timedelta(days=6)}..{today}" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ app = typer.Typer(
     help="Summarize predictions into daily reports (JSON, CSV, Parquet, PNG).", no_args_is_help=True
 )
 
+
+#: Days ``report summary`` covers without --from/--to (the last week, today included).
+DEFAULT_SUMMARY_DAYS = 7
 
 _FROM = typer.Option(None, "--from", help="First local date, YYYY-MM-DD.")
 _TO = typer.Option(None, "--to", help="Last local date, YYYY-MM-DD (inclusive).")
@@ -120,15 +124,22 @@ def summary(
     user_id: list[str] | None = _USERS,
     taxonomy: Path | None = _TAXONOMY,
 ) -> None:
-    """Where the time went over a date range: hours per bucket for each user, and one table."""
+    """Where the time went, per user, over a date range (default: the last 7 days).
+
+    Prints hours per bucket for each user; writes one table of every user's days and a chart
+    per user."""
     from taskclf.report.summary import run_range_summary
 
     state = get_state(ctx)
     config = state.config
-    start, end = require_range(
-        parse_date(date_from, field="--from") if date_from else None,
-        parse_date(date_to, field="--to") if date_to else None,
-    )
+    if date_from is None and date_to is None:
+        end = local_date(utc_now(), config.timezone)
+        start = end - timedelta(days=DEFAULT_SUMMARY_DAYS - 1)
+    else:
+        start, end = require_range(
+            parse_date(date_from, field="--from") if date_from else None,
+            parse_date(date_to, field="--to") if date_to else None,
+        )
     with Progress(transient=True, console=console) as bar:
         bar.add_task("Summarizing", total=None)
         got = run_range_summary(
