@@ -36,7 +36,7 @@ def render_range_png(
             totals[name] = totals.get(name, 0) + minutes
     order = [n for n, m in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])) if m > 0]
     colors = mapped_colors(order, taxonomy)
-    fig = Figure(figsize=(max(6.0, min(16.0, 2.0 + 0.35 * len(days))), 4.2), dpi=100)
+    fig = Figure(figsize=(max(7.5, min(16.0, 2.0 + 0.35 * len(days))), 4.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     x = list(range(len(days)))
@@ -60,9 +60,8 @@ def render_range_png(
     total = sum(totals.values())
     shares = ", ".join(f"{n} {totals[n] / total:.0%}" for n in order[:3]) if total else "-"
     span = f"{days[0].date} to {days[-1].date}" if days else "no days"
-    ax.set_title(
-        f"{user_id} · {span} · {len(days)} days · {total / 60:.1f} h · {shares}", fontsize=9
-    )
+    head = f"{user_id} · {span} · {len(days)} days · {total / 60:.1f} h"
+    ax.set_title(f"{head}\n{shares}", fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
