@@ -139,14 +139,12 @@ def run_daily_reports(
         ConfigError: Bad taxonomy file or time zone.
         ArtifactError: A corrupt segments file.
     """
-    remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
-    colors = remap or resolve_taxonomy(layout.taxonomy_file)
-    selected = reports_in_range(
+    selected, colors = reports_in_range(
         layout,
         date_from,
         date_to,
         user_ids=user_ids,
-        taxonomy=remap,
+        taxonomy_file=taxonomy_file,
         timezones=timezones,
         default_timezone=default_timezone,
     )
@@ -162,18 +160,20 @@ def reports_in_range(
     date_to: date,
     *,
     user_ids: Sequence[str] | None = None,
-    taxonomy: TaxonomyConfig | None = None,
+    taxonomy_file: Path | None = None,
     timezones: Mapping[str, str] | None = None,
     default_timezone: str = "UTC",
-) -> list[DailyReport]:
-    """The daily reports of local dates ``date_from..date_to`` from the batch predictions.
-
-    See :func:`run_daily_reports` (which writes them); ``taxonomy`` re-maps the labels.
+) -> tuple[list[DailyReport], TaxonomyConfig | None]:
+    """The daily reports of local dates ``date_from..date_to`` from the batch predictions, and
+    the taxonomy that colors their charts (see :func:`run_daily_reports`, which writes them).
 
     Raises:
         InputError: Empty range, or no predictions in it.
+        ConfigError: Bad taxonomy file or time zone.
         ArtifactError: A corrupt segments file.
     """
+    remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
+    colors = remap or resolve_taxonomy(layout.taxonomy_file)
     if date_to < date_from:
         raise InputError(
             f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}; swap them"
@@ -192,6 +192,6 @@ def reports_in_range(
         segments,
         timezones=timezones,
         default_timezone=default_timezone,
-        taxonomy=taxonomy,
+        taxonomy=remap,
     )
-    return [r for r in reports if date_from <= r.date <= date_to]
+    return [r for r in reports if date_from <= r.date <= date_to], colors

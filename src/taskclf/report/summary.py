@@ -25,7 +25,6 @@ from pathlib import Path
 import pandas as pd
 
 from taskclf.core.paths import Layout, user_file_name
-from taskclf.infer.taxonomy import load_taxonomy, resolve_taxonomy
 from taskclf.report.daily import DailyReport
 from taskclf.report.daily_files import reports_in_range
 from taskclf.report.export import (
@@ -125,14 +124,12 @@ def run_range_summary(
         ConfigError: Bad taxonomy file or time zone.
         ArtifactError: A corrupt segments file.
     """
-    remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
-    colors = remap or resolve_taxonomy(layout.taxonomy_file)
-    reports = reports_in_range(
+    reports, colors = reports_in_range(
         layout,
         date_from,
         date_to,
         user_ids=user_ids,
-        taxonomy=remap,
+        taxonomy_file=taxonomy_file,
         timezones=timezones,
         default_timezone=default_timezone,
     )
