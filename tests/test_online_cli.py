@@ -65,6 +65,9 @@ def test_online_command_predicts_the_last_hour(
     )
     assert last_end <= done - timedelta(seconds=settle or 5)
     assert f"stopped after 2 poll(s): {len(lines)} minute(s) written" in out
+    days = sorted({r["bucket_start_ts"][:10] for r in lines})  # UTC config: local = UTC days
+    for day in days:  # where each day's records and report are
+        assert f"{day}: records " in out and f"{day}.report" in out.replace(" ", "")
     # the first poll writes the last hour's closed minutes and says so in one line
     assert re.search(r"\d+ minutes written, \d\d:\d\d-\d\d:\d\d; last \d\d:\d\d \w", out)
     assert {r["user_id"] for r in lines} == {user.user_id}

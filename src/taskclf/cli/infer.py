@@ -258,3 +258,10 @@ def online(
         f"{stats.policy_reloads} policy reload(s), {stats.policy_rejections} invalid "
         "policy change(s) ignored"
     )
+    uid = user_id or config.user_id
+    for day in sorted(stats.days):
+        console.print(
+            f"{day}: records {layout.online_predictions_file(uid, day)}, report "
+            f"{layout.online_report_dir(uid, day)}",
+            highlight=False,
+        )
