@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,14 @@ from taskclf.report.status import home_status, next_step
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> TrainedTemplate:
     return trained_template(tmp_path_factory.mktemp("trained"))
+
+
+def _copy_newer(src: Path, dst: Path, *, than: float | None) -> None:
+    """Copy a partition, dated one minute after ``than`` (a later ingest or build)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    stamp = (than or time.time()) + 60
+    os.utime(dst, (stamp, stamp))
 
 
 def _status(home: Any, capsys: pytest.CaptureFixture[str]) -> str:
@@ -52,6 +64,21 @@ def test_each_stage_names_the_next_command(template, tmp_path, capsys) -> None:
     capsys.readouterr()
     out = _status(home, capsys)
     assert f"next: all set: taskclf report daily --from {day} --to {day}" in out
+    # a new week's export: event days after the last feature day, then their features
+    got = home_status(layout)
+    later = got.features.last + timedelta(days=3)
+    user = next(iter(got.events.days_by_user))
+    src = layout.raw_events_partition(user, got.events.last)
+    _copy_newer(src, layout.raw_events_partition(user, later), than=got.features.newest)
+    step = next_step(home_status(layout))
+    assert step.endswith(f"features build --from {got.features.last} --to {later}"), step
+    feats = next(layout.features_dir("v3").glob(f"date={got.features.last}/*.parquet"))
+    _copy_newer(feats, layout.features_partition(later, user), than=got.predictions.newest)
+    step = next_step(home_status(layout))
+    assert step.endswith(f"infer batch --from {got.predictions.last} --to {later}"), step
+    preds = next(layout.predictions_dir.glob("date=*/*.parquet"))
+    _copy_newer(preds, layout.predictions_partition(later, user), than=time.time())
+    assert next_step(home_status(layout)).startswith("all set")
     # going back stage by stage
     layout.inference_policy.unlink()
     assert next_step(home_status(layout)).startswith("personalize: taskclf train calibrate")

@@ -69,7 +69,7 @@ def status(ctx: typer.Context) -> None:
                  ("last", "key")]
     )  # fmt: skip
     table.add_row("events (ingested, UTC days)", *_days(got.events))
-    table.add_row("features (local days)", *_days(got.features))
+    table.add_row("features (UTC days)", *_days(got.features))
     table.add_row("predictions (local days)", *_days(got.predictions))
     console.print(table)
     console.print(f"labels: {_labels_line(got)}", highlight=False)

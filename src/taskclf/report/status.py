@@ -8,7 +8,9 @@ is reported with the problem instead of failing the whole status.
 Stages, in workflow order: events (``ingest``), features (``features build``), labels, model
 (``train lgbm``), calibration and policy (``train calibrate``, ``train tune-reject
 --write-policy``), predictions (``infer batch``). :func:`next_step` names the first command
-the home still needs.
+the home still needs, including features for event days after the last feature day that
+arrived since the last build, and predictions for feature days after the last predicted day
+built since the last predictions (a new week's export).
 """
 
 from __future__ import annotations
@@ -26,15 +28,29 @@ from taskclf.core.types import LABEL_SET_V1
 
 @dataclass(frozen=True)
 class DayCoverage:
-    """Partitions of one stage: how many per user, and the first and last day overall."""
+    """Partitions of one stage: how many per user, the first and last day overall, and when
+    each day's newest partition was written (``mtimes``, seconds)."""
 
     days_by_user: dict[str, int]
     first: date | None
     last: date | None
+    mtimes: dict[date, float] = field(default_factory=dict)
 
     @property
     def days(self) -> int:
         return sum(self.days_by_user.values())
+
+    @property
+    def newest(self) -> float | None:
+        return max(self.mtimes.values(), default=None)
+
+    def newer_days(self, than: DayCoverage) -> list[date]:
+        """Days after ``than``'s last day written after ``than``'s newest partition: days
+        the next stage has not been run on since they arrived."""
+        if than.last is None or than.newest is None:
+            return []
+        newest = than.newest
+        return sorted(d for d, t in self.mtimes.items() if d > than.last and t > newest)
 
 
 @dataclass(frozen=True)
@@ -60,13 +76,17 @@ class HomeStatus:
     problems: list[str] = field(default_factory=list)
 
 
-def _coverage(pairs: list[tuple[str, date]]) -> DayCoverage:
+def _coverage(parts: list[tuple[str, date, Path]]) -> DayCoverage:
     by_user: dict[str, int] = {}
-    for user, _ in pairs:
+    mtimes: dict[date, float] = {}
+    for user, day, path in parts:
         by_user[user] = by_user.get(user, 0) + 1
-    days = [d for _, d in pairs]
-    first, last = min(days, default=None), max(days, default=None)
-    return DayCoverage(dict(sorted(by_user.items())), first, last)
+        try:
+            mtimes[day] = max(mtimes.get(day, 0.0), path.stat().st_mtime)
+        except OSError:  # removed meanwhile
+            continue
+    first, last = min(mtimes, default=None), max(mtimes, default=None)
+    return DayCoverage(dict(sorted(by_user.items())), first, last, mtimes)
 
 
 def _day(name: str) -> date | None:
@@ -78,20 +98,20 @@ def _day(name: str) -> date | None:
         return None
 
 
-def _by_day_dirs(root: Path) -> list[tuple[str, date]]:
-    """``root/date=YYYY-MM-DD/<user>.parquet`` partitions as (user file stem, day)."""
+def _by_day_dirs(root: Path) -> list[tuple[str, date, Path]]:
+    """``root/date=YYYY-MM-DD/<user>.parquet`` partitions as (user file stem, day, path)."""
     if not root.is_dir():
         return []
     out = []
     for child in root.iterdir():
         day = _day(child.name)
         if day is not None and child.is_dir():
-            out += [(p.stem, day) for p in child.glob("*.parquet")]
+            out += [(p.stem, day, p) for p in child.glob("*.parquet")]
     return out
 
 
-def _events(layout: Layout) -> list[tuple[str, date]]:
-    """``raw/aw/<user>/date=YYYY-MM-DD/events.parquet`` partitions as (user dir, day)."""
+def _events(layout: Layout) -> list[tuple[str, date, Path]]:
+    """``raw/aw/<user>/date=YYYY-MM-DD/events.parquet`` partitions as (user dir, day, path)."""
     root = layout.raw_aw_dir
     if not root.is_dir():
         return []
@@ -101,7 +121,7 @@ def _events(layout: Layout) -> list[tuple[str, date]]:
             for child in user.iterdir():
                 day = _day(child.name)
                 if day is not None and (child / "events.parquet").exists():
-                    out.append((user.name, day))
+                    out.append((user.name, day, child / "events.parquet"))
     return out
 
 
@@ -180,6 +200,12 @@ def next_step(status: HomeStatus) -> str:
         )
     if not status.features.days:
         return f"build per-minute features: taskclf features build {_range(status.events)}"
+    new_events = status.events.newer_days(status.features)
+    if new_events:
+        return (
+            "features for the days ingested since the last build: taskclf features build "
+            f"--from {status.features.last} --to {new_events[-1]}"
+        )
     if not status.label_spans:
         return (
             "label some of your time (taskclf labels import FILE.csv, labels add-block, "
@@ -194,6 +220,12 @@ def next_step(status: HomeStatus) -> str:
         )
     if not status.predictions.days:
         return f"predict: taskclf infer batch {_range(status.features)}"
+    new_features = status.features.newer_days(status.predictions)
+    if new_features:
+        return (
+            "predict the days built since the last predictions: taskclf infer batch --from "
+            f"{status.predictions.last} --to {new_features[-1]}"
+        )
     return (
         f"all set: taskclf report daily {_range(status.predictions)}, or predict live with "
         "taskclf infer online"
