@@ -190,7 +190,7 @@ def _summary(home: Path, elapsed: float) -> None:
             )
         )
         console.print("* the global reject threshold (no per-user one)", style="dim")
-    _reject_table(layout)
+    _time_table(layout)
     _artifacts(layout, run_dir, store_dir)
 
 
@@ -247,16 +247,23 @@ def _calibration_table(df: pd.DataFrame, per_user: dict[str, float], global_thr:
     return table
 
 
-def _reject_table(layout: Layout) -> None:
-    from taskclf.infer.prediction import read_prediction_partitions
+def _time_table(layout: Layout) -> None:
+    """Where the time went, per user, over the demo's predicted days (``report summary``)."""
+    from taskclf.cli.report import totals_table
+    from taskclf.core.config import load_config
+    from taskclf.report.daily_files import reports_in_range
+    from taskclf.report.summary import user_totals
 
-    preds = read_prediction_partitions(layout, date(1970, 1, 1), date(2100, 1, 1))
-    if preds.empty:
-        return
-    rates = preds.groupby("user_id")["is_rejected"].mean()
-    console.print(
-        "reject rate in batch predictions: " + ", ".join(f"{u} {r:.1%}" for u, r in rates.items())
+    config = load_config(layout)
+    reports, _ = reports_in_range(
+        layout,
+        date(1970, 1, 1),
+        date(2100, 1, 1),
+        timezones=config.user_timezones,
+        default_timezone=config.timezone,
     )
+    days = [r.date for r in reports]
+    console.print(totals_table(user_totals(reports), min(days), max(days)))
 
 
 def _summary_dir(layout: Layout) -> Path | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,10 @@ from taskclf.core.errors import InputError
 from taskclf.core.time import local_date, parse_date, utc_now
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from taskclf.report.daily_files import WrittenReport
+    from taskclf.report.summary import UserTotals
 
 app = typer.Typer(
     help="Summarize predictions into daily reports (JSON, CSV, Parquet, PNG).", no_args_is_help=True
@@ -151,12 +155,20 @@ def summary(
             timezones=config.user_timezones,
             default_timezone=config.timezone,
         )
+    console.print(totals_table(got.totals, start, end))
+    console.print(
+        f"table of every user and day, and a chart per user: {escape(str(got.paths[0].parent))}"
+    )
+
+
+def totals_table(totals: Sequence[UserTotals], start: date, end: date) -> Table:
+    """Per user: days, hours, top buckets, the unsure minutes' likely labels, reject rate."""
     table = compact_table(
         f"Where the time went, {start.isoformat()} to {end.isoformat()}",
         [("user", "key"), ("days", "num"), ("hours", "num"), ("top buckets", "text"),
          ("unsure, most\nlikely", "text"), ("reject", "num")],
     )  # fmt: skip
-    for t in got.totals:
+    for t in totals:
         top = ", ".join(f"{name} {minutes / 60:.1f} h" for name, minutes in t.top())
         guesses = sorted(t.mixed_by_core_label.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
         unsure = ", ".join(f"{name} {minutes / 60:.1f} h" for name, minutes in guesses)
@@ -168,7 +180,4 @@ def summary(
             escape(unsure) or "-",
             f"{t.rejected_minutes / t.minutes:.0%}" if t.minutes else "-",
         )
-    console.print(table)
-    console.print(
-        f"table of every user and day, and a chart per user: {escape(str(got.paths[0].parent))}"
-    )
+    return table
