@@ -7,6 +7,7 @@ import pytest
 
 from taskclf.core.defaults import DEFAULT_REJECT_THRESHOLD
 from taskclf.core.errors import ArtifactError, InputError
+from taskclf.core.metrics import classification_summary, evaluate_gates
 from taskclf.core.model_io import (
     build_metadata,
     generate_run_id,
@@ -19,6 +20,7 @@ from taskclf.train.evaluate import (
     CONFUSION_PNG,
     EVALUATION_FILE,
     RELIABILITY_PNG,
+    EvaluationReport,
     evaluate_predictions,
     load_evaluation,
     write_evaluation,
@@ -93,6 +95,22 @@ def test_calibration_and_gates_are_reported(trained):
         "reject_rate",
     ]
     assert report.gates.passed == all(g.status != "fail" for g in report.gates.gates)
+
+
+def test_gates_on_the_seen_users_rows_alone(trained):
+    splits, _, proba = trained
+    report = _report(trained)
+    seen = splits.test["user_id"].isin(splits.summary.splits["train"].users).to_numpy()
+    truth = np.array([LABEL_SET_V1.index(v) for v in splits.test["label"]])[seen]
+    summary = classification_summary(truth, proba[seen].argmax(1), LABEL_SET_V1)
+    rejected = float((proba[seen].max(1) < DEFAULT_REJECT_THRESHOLD).mean())
+    assert report.gates_seen == evaluate_gates(summary, rejected)
+    assert report.gates_seen != report.gates  # the unseen user's rows change them
+    everyone = evaluate_predictions(splits.test, proba, seen_users=set(splits.test["user_id"]))
+    assert everyone.gates_seen is None  # no unseen user: the gates are already the seen ones
+    old = report.model_dump(mode="json")
+    del old["gates_seen"]  # an evaluation.json written before the field still loads
+    assert EvaluationReport.model_validate(old).gates_seen is None
 
 
 def test_written_evaluation_round_trips_and_is_deterministic(trained, layout):

@@ -180,7 +180,10 @@ def _summary(home: Path, elapsed: float) -> None:
         if unseen is not None:
             line += f" | unseen users ({unseen.users}) {unseen.macro_f1:.3f}"
         gates = "PASS" if evaluation.gates.passed else "FAIL"
-        console.print(f"{line} | acceptance gates (all test rows) {gates}")
+        line += f" | acceptance gates: all test rows {gates}"
+        if evaluation.gates_seen is not None:
+            line += f", seen users' rows {'PASS' if evaluation.gates_seen.passed else 'FAIL'}"
+        console.print(line)
     store_dir = layout.home / policy.calibrator_store_dir if policy.calibrator_store_dir else None
     if store_dir is not None:
         comparison = compare_calibration(layout, run_dir, store_dir)

@@ -260,9 +260,9 @@ def lgbm_cmd(
     console.print(f"run id: [bold]{result.run_id}[/]")
 
 
-def _gates_table(gates: GateReport) -> Table:
+def _gates_table(gates: GateReport, rows: str = "all test rows") -> Table:
     table = compact_table(
-        f"Acceptance gates: {'PASS' if gates.passed else 'FAIL'}",
+        f"Acceptance gates ({rows}): {'PASS' if gates.passed else 'FAIL'}",
         [
             ("gate", "key"),
             ("value", "num"),
@@ -317,6 +317,8 @@ def _render_evaluation(report: EvaluationReport) -> None:
                 f"{label}: {group.users} users, {group.rows} rows, macro F1 {group.macro_f1:.3f}"
             )
     console.print(_gates_table(report.gates))
+    if report.gates_seen is not None:
+        console.print(_gates_table(report.gates_seen, "seen users' rows only"))
 
 
 @app.command("evaluate")

@@ -12,7 +12,8 @@ seen vs unseen users, the reject rate at the threshold (max probability below it
 of the raw argmax labels and after rolling-majority smoothing (per user's own time series;
 pooled as total label changes over total steps), calibration (``core.metrics``: NLL, Brier,
 top-label ECE and mean classwise ECE over 15 equal-width bins, reliability bins) and the
-acceptance gates of ``core.metrics.evaluate_gates``.
+acceptance gates of ``core.metrics.evaluate_gates`` on all test rows and, when some users
+are unseen, on the seen users' rows alone.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class EvaluationReport(BaseModel):
     unseen_users: GroupEvaluation | None
     gates: GateReport
     plots: list[str]
+    #: The gates on the seen users' rows alone, when there are unseen users too: the bar for
+    #: the people the model was trained on (None in reports written before it).
+    gates_seen: GateReport | None = None
 
 
 # Pure evaluation --------------------------------------------------------------------------
@@ -217,6 +221,10 @@ def evaluate_predictions(
             )
         )
     is_seen = np.isin(users, sorted(seen))
+    gates_seen = None
+    if is_seen.any() and not is_seen.all():
+        seen_summary = classification_summary(y[is_seen], pred[is_seen], labels)
+        gates_seen = evaluate_gates(seen_summary, float(rejected[is_seen].mean()))
     by_seen: list[GroupEvaluation | None] = []
     for mask in (is_seen, ~is_seen):
         n_users = len(set(users[mask].tolist()))
@@ -253,6 +261,7 @@ def evaluate_predictions(
         unseen_users=by_seen[1],
         gates=evaluate_gates(summary, reject.reject_rate),
         plots=[],
+        gates_seen=gates_seen,
     )
 
 
