@@ -77,11 +77,16 @@ def _sum(dicts: Sequence[Mapping[str, int]]) -> dict[str, int]:
     return {k: int(total[k]) for k in sorted(total)}
 
 
-def user_totals(reports: Sequence[DailyReport]) -> list[UserTotals]:
-    """Per-user totals of ``reports`` (any order), sorted by user id."""
+def _by_user(reports: Sequence[DailyReport]) -> dict[str, list[DailyReport]]:
+    """``reports`` grouped by user, users sorted (each user's in the given order)."""
     by_user: dict[str, list[DailyReport]] = {}
     for report in reports:
         by_user.setdefault(report.user_id, []).append(report)
+    return dict(sorted(by_user.items()))
+
+
+def user_totals(reports: Sequence[DailyReport]) -> list[UserTotals]:
+    """Per-user totals of ``reports`` (any order), sorted by user id."""
     return [
         UserTotals(
             user_id=user,
@@ -92,7 +97,7 @@ def user_totals(reports: Sequence[DailyReport]) -> list[UserTotals]:
             minutes_by_label=_sum([r.minutes_by_label for r in items]),
             mixed_by_core_label=_sum([r.mixed_by_core_label for r in items]),
         )
-        for user, items in sorted(by_user.items())
+        for user, items in _by_user(reports).items()
     ]
 
 
@@ -138,12 +143,10 @@ def run_range_summary(
     totals = user_totals(reports)
     charts = [
         write_bytes(
-            folder / user_file_name(t.user_id, ".png"),
-            render_range_png(
-                t.user_id, [r for r in reports if r.user_id == t.user_id], taxonomy=colors
-            ),
+            folder / user_file_name(user, ".png"),
+            render_range_png(user, days, taxonomy=colors),
         )
-        for t in totals
+        for user, days in _by_user(reports).items()
     ]
     paths = (
         write_csv(folder / SUMMARY_CSV, table),
