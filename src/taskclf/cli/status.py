@@ -61,7 +61,7 @@ def status(ctx: typer.Context) -> None:
     origin = "" if got.config_exists else " (no config.toml yet: this machine's zone)"
     console.print(
         f"home {escape(str(got.home))}\nuser {escape(config.user_id)!r}, time zone "
-        f"{escape(config.timezone)!r}{origin}",
+        f"{escape(config.timezone_for(config.user_id))!r}{origin}",
         highlight=False,
     )
     table = compact_table(
