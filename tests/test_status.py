@@ -30,6 +30,10 @@ def _copy_newer(src: Path, dst: Path, *, than: float | None) -> None:
     os.utime(dst, (stamp, stamp))
 
 
+def _span(coverage: Any) -> str:
+    return f"--from {coverage.first} --to {coverage.last}"
+
+
 def _status(home: Any, capsys: pytest.CaptureFixture[str]) -> str:
     code = run(["--home", str(home), "status"])
     out = " ".join(capsys.readouterr().out.split())
@@ -92,7 +96,13 @@ def test_each_stage_names_the_next_command(template, tmp_path, capsys) -> None:
             store.delete(record.span_id)
     assert "; none yet of Meet, Review" in _status(home, capsys)
     layout.labels_db.unlink()
-    assert next_step(home_status(layout)).startswith("label some of your time")
+    got = home_status(layout)
+    step = next_step(got)
+    assert step.startswith("label some of your time"), step
+    assert step.endswith(f"meanwhile: taskclf report summary {_span(got.predictions)} (baseline)")
+    shutil.rmtree(layout.predictions_dir)
+    step = next_step(home_status(layout))
+    assert step.endswith(f"meanwhile: taskclf infer baseline {_span(got.features)}"), step
     shutil.rmtree(layout.features_dir("v3"))
     assert next_step(home_status(layout)).startswith("build per-minute features")
 

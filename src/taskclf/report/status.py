@@ -207,9 +207,12 @@ def next_step(status: HomeStatus) -> str:
             f"--from {status.features.last} --to {new_events[-1]}"
         )
     if not status.label_spans:
+        meanwhile = f"taskclf infer baseline {_range(status.features)}"
+        if status.predictions.days and not status.features.newer_days(status.predictions):
+            meanwhile = f"taskclf report summary {_range(status.predictions)} (baseline)"
         return (
             "label some of your time (taskclf labels import FILE.csv, labels add-block, "
-            f"labels label-now); meanwhile: taskclf infer baseline {_range(status.features)}"
+            f"labels label-now); meanwhile: {meanwhile}"
         )
     if status.active_model is None:
         return f"train a model on your labels: taskclf train lgbm {_range(status.features)}"
