@@ -128,3 +128,13 @@ def test_without_dates_the_summary_covers_the_last_seven_days(tmp_path, capsys) 
     assert run(["--home", str(layout.home), "report", "summary"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"for {today - timedelta(days=6)}..{today}" in err
+
+
+@pytest.mark.parametrize(
+    ("part", "total", "want"),
+    [(1, 1000, "<1%"), (5, 1000, "<1%"), (0, 1000, "0%"), (6, 1000, "1%"), (1, 2, "50%")],
+)
+def test_chart_title_shares_never_show_a_present_bucket_as_zero(part, total, want) -> None:
+    from taskclf.report.range_plot import _share
+
+    assert _share(part, total) == want

@@ -53,12 +53,13 @@ def render_range_png(
         ha="right",
         fontsize=7,
     )
+    ax.set_ylim(0.0, max(bottom, default=0.0) * 1.06 or 1.0)  # room above the longest day
     ax.set_ylabel("hours", fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     if order:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     total = sum(totals.values())
-    shares = ", ".join(f"{n} {totals[n] / total:.0%}" for n in order[:3]) if total else "-"
+    shares = ", ".join(f"{n} {_share(totals[n], total)}" for n in order[:3]) if total else "-"
     span = f"{days[0].date} to {days[-1].date}" if days else "no days"
     head = f"{user_id} · {span} · {len(days)} days · {total / 60:.1f} h"
     ax.set_title(f"{head}\n{shares}", fontsize=9)
@@ -66,3 +67,9 @@ def render_range_png(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _share(part: int, total: int) -> str:
+    """``part`` of ``total`` as a whole percentage; a nonzero share that rounds to 0 is "<1%"."""
+    text = f"{part / total:.0%}"
+    return "<1%" if part > 0 and text == "0%" else text
