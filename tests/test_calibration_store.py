@@ -277,3 +277,26 @@ def test_user_file_names_come_from_encode_user_id(tmp_path: Path) -> None:
     save_calibrator_store(_store({"../x": 1.0, "plain-id_1.2": 2.0}), tmp_path / "s")
     names = sorted(p.name for p in (tmp_path / "s" / "users").iterdir())
     assert names == sorted(encode_user_id(u) + ".json" for u in ("../x", "plain-id_1.2"))
+
+
+def test_a_directory_that_is_not_a_store_is_never_replaced(tmp_path: Path) -> None:
+    other = tmp_path / "models"  # e.g. a mistyped --out
+    (other / "run-1").mkdir(parents=True)
+    (other / "active.json").write_text("{}")
+    before = sorted(str(p.relative_to(other)) for p in other.rglob("*"))
+    with pytest.raises(ArtifactError, match="not a calibrator store") as info:
+        save_calibrator_store(_store({"alice": 0.7}), other)
+    assert "2 entries, no store.json" in str(info.value)
+    assert sorted(str(p.relative_to(other)) for p in other.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]  # no staging left
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ArtifactError, match="exists and is not a directory"):
+        save_calibrator_store(_store({"alice": 0.7}), tmp_path / "file")
+    # allowed: an empty directory, a store, and a store that lost its manifest
+    (tmp_path / "empty").mkdir()
+    save_calibrator_store(_store({"alice": 0.7}), tmp_path / "empty")
+    (tmp_path / "empty" / "calibration_report.json").write_text("{}")
+    save_calibrator_store(_store({"bob": 0.7}), tmp_path / "empty")
+    (tmp_path / "empty" / "store.json").unlink()
+    save_calibrator_store(_store({"carol": 0.7}), tmp_path / "empty")
+    assert load_calibrator_store(tmp_path / "empty").user_ids == ["carol"]

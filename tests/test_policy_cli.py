@@ -186,3 +186,19 @@ def test_errors_exit_with_code_2(home: Layout, capsys: pytest.CaptureFixture) ->
         == 2
     )
     assert load_inference_policy(home) is None
+
+
+def test_calibrate_out_on_a_folder_that_is_not_a_store_fails_before_the_fit(
+    home: Layout, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskclf.train import calibrate as calibrate_mod
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fit ran")
+
+    monkeypatch.setattr(calibrate_mod, "fit_calibrator_store_with_report", no_fit)
+    before = sorted(p.name for p in home.models_dir.iterdir())
+    args = ["train", "calibrate", "--model-dir", str(home.run_dir(RUN))]
+    assert _cli(home, *args, "--out", str(home.models_dir)) == 2
+    assert "not a calibrator store" in capsys.readouterr().err
+    assert sorted(p.name for p in home.models_dir.iterdir()) == before

@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 STORE_MANIFEST_FILE = "store.json"
 STORE_GLOBAL_FILE = "global.json"
 STORE_USERS_DIR = "users"
+STORE_REPORT_FILE = "calibration_report.json"  # the fit report written beside the store's files
 SUPPORTED_STORE_FORMAT_VERSIONS = frozenset({1})
 StoreMethod = Literal["identity", "temperature", "isotonic"]
 

@@ -66,6 +66,7 @@ from taskclf.core.errors import ArtifactError, InputError
 from taskclf.core.inference_policy import (
     STORE_GLOBAL_FILE,
     STORE_MANIFEST_FILE,
+    STORE_REPORT_FILE,
     STORE_USERS_DIR,
     CalibratorStoreManifest,
     existing_store_dir,
@@ -105,6 +106,7 @@ __all__ = [
     "calibrator_from_json",
     "calibrator_method",
     "calibrator_to_json",
+    "check_store_target",
     "load_calibrator",
     "load_calibrator_store",
     "normalize_probs",
@@ -260,8 +262,7 @@ def save_calibrator_store(store: CalibratorStore, store_dir: Path) -> Path:
         ``store_dir``.
     """
     store_dir = Path(store_dir)
-    if store_dir.exists() and not store_dir.is_dir():
-        raise ArtifactError(f"calibrator store path '{store_dir}' exists and is not a directory")
+    check_store_target(store_dir)
     store_dir.parent.mkdir(parents=True, exist_ok=True)
     files = _user_files(store.user_ids)
     manifest = CalibratorStoreManifest(
@@ -287,6 +288,35 @@ def save_calibrator_store(store: CalibratorStore, store_dir: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return store_dir
+
+
+_STORE_ENTRIES = frozenset(
+    {STORE_MANIFEST_FILE, STORE_GLOBAL_FILE, STORE_USERS_DIR, STORE_REPORT_FILE}
+)
+
+
+def check_store_target(store_dir: Path) -> None:
+    """Refuse to replace a directory that is not a calibrator store (a wrong ``--out``).
+
+    A store is replaced as a whole, so only a new or empty directory, one with a store
+    manifest, or one holding nothing but a store's own entries (a store missing its manifest)
+    may go. A path that exists and is not a directory is refused as well.
+
+    Raises:
+        ArtifactError: ``store_dir`` is something else.
+    """
+    if store_dir.exists() and not store_dir.is_dir():
+        raise ArtifactError(f"calibrator store path '{store_dir}' exists and is not a directory")
+    if not store_dir.is_dir():
+        return
+    names = {p.name for p in store_dir.iterdir()}
+    if STORE_MANIFEST_FILE in names or names <= _STORE_ENTRIES:
+        return
+    raise ArtifactError(
+        f"'{store_dir}' is a directory with other files ({len(names)} entries, no "
+        f"{STORE_MANIFEST_FILE}), not a calibrator store; writing the store there would replace "
+        "it as a whole. Choose a new or empty directory for the store"
+    )
 
 
 def _swap_into_place(staging: Path, store_dir: Path) -> None:

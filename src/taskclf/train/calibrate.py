@@ -73,6 +73,7 @@ from taskclf.core.defaults import (
 )
 from taskclf.core.encoding import MatrixEncoder, categorical_columns
 from taskclf.core.errors import ArtifactError, InputError, LabelError, SchemaError
+from taskclf.core.inference_policy import STORE_REPORT_FILE
 from taskclf.core.paths import Layout
 from taskclf.core.time import get_zone, utc_now
 from taskclf.core.types import LABEL_SET_V1
@@ -80,6 +81,7 @@ from taskclf.infer.calibration import (
     CalibratorStore,
     IsotonicCalibrator,
     TemperatureCalibrator,
+    check_store_target,
     save_calibrator_store,
 )
 from taskclf.train import _calibration_math as _m
@@ -560,7 +562,7 @@ class CalibrationRun:
 
 
 #: File name of the fit report written beside the store's files.
-CALIBRATION_REPORT_FILE: Final = "calibration_report.json"
+CALIBRATION_REPORT_FILE: Final = STORE_REPORT_FILE
 
 
 def load_validation_rows(
@@ -629,6 +631,8 @@ def run_calibration(
     The store (default ``layout.calibrator_store_dir``) records the bundle's directory name and
     schema hash; the report is written beside its files as ``calibration_report.json``.
     """
+    store_target = out_dir or layout.calibrator_store_dir
+    check_store_target(store_target)  # before the fit: a wrong --out fails fast
     val, booster, metadata, encoders, start, end, source, split = load_validation_rows(
         layout, model_dir, date_from, date_to
     )
@@ -646,7 +650,7 @@ def run_calibration(
         timezones=zones,
         default_timezone=default_zone,
     )
-    store_dir = save_calibrator_store(report.store, out_dir or layout.calibrator_store_dir)
+    store_dir = save_calibrator_store(report.store, store_target)
     report_path = store_dir / CALIBRATION_REPORT_FILE
     atomic_write_json(report_path, report.to_json())
     return CalibrationRun(report, store_dir, report_path, Path(model_dir), start, end, source)
