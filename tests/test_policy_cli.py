@@ -8,6 +8,7 @@ the real ones.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -202,3 +203,36 @@ def test_calibrate_out_on_a_folder_that_is_not_a_store_fails_before_the_fit(
     assert _cli(home, *args, "--out", str(home.models_dir)) == 2
     assert "not a calibrator store" in capsys.readouterr().err
     assert sorted(p.name for p in home.models_dir.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("model_schema_hash", "000000000000", "model_schema_hash '000000000000' but the bundle"),
+        ("calibration_method", "isotonic", "calibration_method 'isotonic' but the store"),
+        ("model_label_set", sorted(LABEL_SET_V1, reverse=True), "model_label_set ['Write'"),
+    ],
+)
+def test_inference_refuses_a_policy_that_does_not_match_its_model(
+    home: Layout, field: str, value: object, error: str
+) -> None:
+    from taskclf.core.inference_policy import PolicyError
+    from taskclf.infer.resolve import load_pipeline_config, resolve_settings
+
+    run_dir = str(home.run_dir(RUN))
+    assert _cli(home, "train", "calibrate", "--model-dir", run_dir, "--min-days", "2") == 0
+    assert _cli(home, "policy", "create", "--model-dir", f"models/{RUN}") == 0
+    assert load_pipeline_config(resolve_settings(home)).calibrator_store is not None
+    policy = json.loads(home.inference_policy.read_text())
+    home.inference_policy.write_text(json.dumps(policy | {field: value}))
+    with pytest.raises(PolicyError, match=re.escape(error)):
+        load_pipeline_config(resolve_settings(home))
+    # the policy's per-user thresholds still apply with the model given by flag: refused too
+    with pytest.raises(PolicyError, match=re.escape(error)):
+        load_pipeline_config(resolve_settings(home, model_dir=home.run_dir(RUN)))
+    # flags for everything the policy would give: the policy is not used
+    settings = resolve_settings(
+        home, model_dir=home.run_dir(RUN), calibrator_store=home.calibrator_store_dir,
+        reject_threshold=0.5,
+    )  # fmt: skip
+    assert load_pipeline_config(settings).reject_threshold == 0.5

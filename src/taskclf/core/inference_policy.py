@@ -417,6 +417,35 @@ def validate_policy(policy: InferencePolicy, layout: Layout) -> ValidatedPolicy:
         _, metadata, _ = load_model_bundle(model_dir)
     except ArtifactError as exc:
         raise PolicyModelError(f"{where}: model_dir {policy.model_dir!r}: {exc}") from None
+    store_dir = policy.resolve_calibrator_store_dir(layout.home)
+    method = None
+    if store_dir is not None:
+        method = check_store_binding(
+            store_dir,
+            model_bundle_id=model_dir.name,
+            model_schema_hash=metadata.schema_hash,
+            where=where,
+        ).method
+    check_policy_matches(policy, metadata, model_dir, store_dir, method, where=where)
+    return ValidatedPolicy(policy, model_dir, store_dir, metadata)
+
+
+def check_policy_matches(
+    policy: InferencePolicy,
+    metadata: ModelMetadata,
+    model_dir: Path,
+    store_dir: Path | None,
+    store_method: str | None,
+    *,
+    where: str,
+) -> None:
+    """Check what the policy recorded against its loaded bundle and store.
+
+    ``store_method`` is the method of the store at ``store_dir`` (None without a store).
+
+    Raises:
+        PolicySchemaMismatchError, PolicyLabelSetMismatchError, PolicyStoreMismatchError.
+    """
     if metadata.schema_hash != policy.model_schema_hash:
         raise PolicySchemaMismatchError(
             f"{where}: model_schema_hash {policy.model_schema_hash!r} but the bundle "
@@ -427,17 +456,8 @@ def validate_policy(policy: InferencePolicy, layout: Layout) -> ValidatedPolicy:
             f"{where}: model_label_set {policy.model_label_set} but the bundle '{model_dir}' "
             f"has {list(metadata.label_set)}; recreate the policy for this model"
         )
-    store_dir = policy.resolve_calibrator_store_dir(layout.home)
-    if store_dir is not None:
-        manifest = check_store_binding(
-            store_dir,
-            model_bundle_id=model_dir.name,
-            model_schema_hash=metadata.schema_hash,
-            where=where,
+    if store_method is not None and store_method != policy.calibration_method:
+        raise PolicyStoreMismatchError(
+            f"{where}: calibration_method {policy.calibration_method!r} but the store "
+            f"'{store_dir}' uses {store_method!r}; recreate the policy"
         )
-        if manifest.method != policy.calibration_method:
-            raise PolicyStoreMismatchError(
-                f"{where}: calibration_method {policy.calibration_method!r} but the store "
-                f"'{store_dir}' uses {manifest.method!r}; recreate the policy"
-            )
-    return ValidatedPolicy(policy, model_dir, store_dir, metadata)

@@ -22,7 +22,11 @@ from taskclf.core.defaults import (
     DEFAULT_SMOOTH_WINDOW,
 )
 from taskclf.core.errors import ArtifactError, InputError
-from taskclf.core.inference_policy import InferencePolicy, load_inference_policy
+from taskclf.core.inference_policy import (
+    InferencePolicy,
+    check_policy_matches,
+    load_inference_policy,
+)
 from taskclf.core.model_io import get_active_model, load_metadata, load_model_bundle
 from taskclf.core.paths import Layout
 from taskclf.infer.calibration import load_calibrator_store
@@ -208,6 +212,22 @@ def load_pipeline_config(settings: InferenceSettings, *, num_threads: int = 0) -
                 f"{store.model_bundle_id!r}, not {model_dir.name!r}; re-run 'taskclf train "
                 "calibrate' for this model or pass the matching --calibrator-store"
             )
+    policy = settings.policy
+    if policy is not None and POLICY in (
+        settings.model_dir.source,
+        settings.calibrator_store_dir.source,
+        settings.reject_threshold.source,
+        settings.per_user_reject_thresholds.source,
+    ):  # the policy's values are used: they must be the ones it recorded for this model
+        from_policy = settings.calibrator_store_dir.source == POLICY
+        check_policy_matches(
+            policy,
+            metadata,
+            model_dir,
+            settings.calibrator_store_dir.value,
+            store.method if store is not None and from_policy else None,
+            where="the inference policy (models/inference_policy.json)",
+        )
     taxonomy: TaxonomyConfig | None = None
     if settings.taxonomy_path.value is not None:
         taxonomy = resolve_taxonomy(settings.taxonomy_path.value, settings.taxonomy_path.value)
