@@ -107,6 +107,7 @@ def test_add_block_list_delete(home, capsys):
         (["--start", "soon", "--end", "2026-01-05T09:00:00Z"], "ISO-8601"),
         (["--user-id", "../x"], "path separator"),
         (["--user-id", "a/b"], "path separator"),
+        (["--user-id", ""], "user id is empty"),  # not the configured user
         (["--user-id", "x" * 300], "300 characters"),
         (["--user-id", "u", "--all-users"], "not both"),
         (["--confidence", "2"], ""),
@@ -218,6 +219,8 @@ def test_label_now_without_a_server_still_records(home, capsys):
 
 def test_label_now_bad_minutes_exit_2(home, capsys):
     assert labels(home, "label-now", "--minutes", "0", "--label", "Write") == 2
+    assert labels(home, "label-now", "--minutes", "5", "--label", "Write", "--user-id", "") == 2
+    assert "user id is empty" in capsys.readouterr().err
     assert _snapshot(home) == []
 
 

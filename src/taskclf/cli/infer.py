@@ -233,6 +233,8 @@ def online(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host = aw_host or config.aw_host
     every = poll_seconds or DEFAULT_POLL_SECONDS
+    uid = config.user_id if user_id is None else user_id
+    zone = config.timezone_for(uid)
 
     def started(loop: OnlineLoop) -> None:
         console.print(
@@ -250,7 +252,7 @@ def online(
         settle_seconds=settle_seconds,
         max_polls=max_polls,
         on_start=started,
-        on_poll=lambda df: _print_poll(df, config.timezone_for(user_id or config.user_id)),
+        on_poll=lambda df: _print_poll(df, zone),
     )
     console.print(
         f"stopped after {stats.polls} poll(s): {stats.minutes_written} minute(s) written, "
@@ -258,7 +260,6 @@ def online(
         f"{stats.policy_reloads} policy reload(s), {stats.policy_rejections} invalid "
         "policy change(s) ignored"
     )
-    uid = user_id or config.user_id
     for day in sorted(stats.days):
         console.print(
             f"{day}: records {layout.online_predictions_file(uid, day)}, report "

@@ -176,7 +176,7 @@ def add_block(
         raise InputError("add-block needs --start, --end and --label")
     if all_users and user_id is not None:
         raise InputError("give either --user-id or --all-users, not both")
-    owner = None if all_users else (user_id or get_state(ctx).config.user_id)
+    owner = None if all_users else (get_state(ctx).config.user_id if user_id is None else user_id)
     span = LabelSpan(
         start_ts=parse_timestamp(start, field="--start"),
         end_ts=parse_timestamp(end, field="--end"),
@@ -215,7 +215,7 @@ def label_now_cmd(
         LabelStore.for_layout(state.layout),
         minutes=minutes,
         label=label.value,
-        user_id=user_id or config.user_id,
+        user_id=config.user_id if user_id is None else user_id,
         now=utc_now(),
         aw_host=aw_host or config.aw_host,
     )

@@ -131,7 +131,7 @@ class OnlineLoop:
     ) -> None:
         self.layout = layout
         self.config = config
-        self.user_id = user_id or config.user_id
+        self.user_id = config.user_id if user_id is None else user_id
         self.device_id = device_id
         self.timezone = config.timezone_for(self.user_id)
         self.client = client
