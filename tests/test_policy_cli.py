@@ -198,11 +198,16 @@ def test_calibrate_out_on_a_folder_that_is_not_a_store_fails_before_the_fit(
         raise AssertionError("the fit ran")
 
     monkeypatch.setattr(calibrate_mod, "fit_calibrator_store_with_report", no_fit)
-    before = sorted(p.name for p in home.models_dir.iterdir())
+    mine = home.home.parent / "my-folder"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "todo.txt").write_text("keep me")
     args = ["train", "calibrate", "--model-dir", str(home.run_dir(RUN))]
-    assert _cli(home, *args, "--out", str(home.models_dir)) == 2
+    assert _cli(home, *args, "--out", str(mine)) == 2
     assert "not a calibrator store" in capsys.readouterr().err
-    assert sorted(p.name for p in home.models_dir.iterdir()) == before
+    assert sorted(p.name for p in mine.iterdir()) == ["notes", "todo.txt"]
+    assert (mine / "todo.txt").read_text() == "keep me"
+    assert _cli(home, *args, "--out", str(home.models_dir)) == 2  # the home's own data
+    assert "inside the taskclf home's own data" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,8 @@ def train_calibrate(
     from taskclf.train.calibrate import run_calibration
 
     layout = get_state(ctx).layout
+    if out:
+        layout.check_output(_resolve_store_dir(layout, out), option="--out")
     run_dir = resolve_model_dir(layout, model_dir)
     with console.status(f"Fitting calibrators for {run_dir.name} ..."):
         run = run_calibration(

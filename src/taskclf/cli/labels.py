@@ -151,6 +151,7 @@ def export_cmd(
     date_to: str | None = TO_OPT,
 ) -> None:
     """Write the stored spans as CSV (deterministic; import it back to restore them)."""
+    get_state(ctx).layout.check_output(file, option="the export file")
     start, end = _utc_bounds(ctx, date_from, date_to)
     count = _store(ctx).export_csv(file, user_id=user_id, start=start, end=end)
     console.print(f"Wrote {count} span(s) to '{file}'.")
@@ -278,6 +279,8 @@ def project_cmd(
     from taskclf.labels._workflows import project_range
 
     d_from, d_to = _date_range(date_from, date_to)
+    if out is not None:
+        get_state(ctx).layout.check_output(out, option="--out")
     run = project_range(
         get_state(ctx).layout,
         d_from,

@@ -92,16 +92,35 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         return 130
-    except Exception as exc:
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user can fix: treat as a bug below
+            return _unexpected(exc, debug)
+        # a path given on the command line (or in the home) that cannot be read or written:
+        # a directory where a file belongs, a missing folder, no permission, a full disk
+        where = exc.filename if exc.filename2 is None else exc.filename2  # a rename's target
         err_console.print(
-            Text("unexpected error: ", style="bold red") + Text(f"{type(exc).__name__}: {exc}")
+            Text("error: ", style="bold red")
+            + Text(f"cannot use '{where}': {exc.strerror or exc}; check the path and its rights"),
+            soft_wrap=True,
         )
         if debug:
             err_console.print(traceback.format_exc(), markup=False)
-        else:
-            err_console.print("Re-run with --debug for the traceback.")
-        return 1
+        return 2
+    except Exception as exc:
+        return _unexpected(exc, debug)
     return 0
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    """Report an error that is a bug (exit 1): its type and message; the traceback on --debug."""
+    err_console.print(
+        Text("unexpected error: ", style="bold red") + Text(f"{type(exc).__name__}: {exc}")
+    )
+    if debug:
+        err_console.print(traceback.format_exc(), markup=False)
+    else:
+        err_console.print("Re-run with --debug for the traceback.")
+    return 1
 
 
 def entrypoint() -> None:

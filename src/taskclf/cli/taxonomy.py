@@ -35,6 +35,8 @@ def init(
     """Write the default taxonomy (Deep work, Collaboration, Learning, Break)."""
     from taskclf.infer.taxonomy import default_taxonomy, save_taxonomy
 
+    if file is not None:
+        get_state(ctx).layout.check_output(file, option="--file")
     path = save_taxonomy(default_taxonomy(), _path(ctx, file), overwrite=force)
     console.print(f"Wrote the default taxonomy to {path}")
     _render(default_taxonomy(), str(path))

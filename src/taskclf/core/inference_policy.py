@@ -131,7 +131,7 @@ def read_store_manifest(store_dir: Path) -> CalibratorStoreManifest:
     path = existing_store_dir(Path(store_dir)) / STORE_MANIFEST_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"calibrator store '{path}' is not readable JSON: {exc}") from None
     try:
         return CalibratorStoreManifest.model_validate(data)
@@ -344,7 +344,7 @@ def load_inference_policy(layout_or_path: Layout | Path) -> InferencePolicy | No
         return None
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise PolicyError(f"inference policy '{path}' is not readable JSON: {exc}") from None
     try:
         return InferencePolicy.model_validate(data)

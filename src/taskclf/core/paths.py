@@ -201,6 +201,26 @@ class Layout:
     def title_secret(self) -> Path:
         return self.configs_dir / ".title_secret"
 
+    def check_output(self, path: Path, *, option: str) -> Path:
+        """Refuse an output path chosen by the user that would overwrite the home's own data.
+
+        The stores the product manages (``data/``: events, features, labels; ``models/``) and
+        the config and title secret are never a command's output file; the artifacts folder
+        and any path outside the home are fine.
+
+        Raises:
+            InputError: ``path`` lies in a managed store or is a managed file.
+        """
+        target = path.expanduser().absolute()
+        managed = (self.home / "data", self.models_dir)
+        files = (self.config_file, self.title_secret)
+        if any(target == m or target.is_relative_to(m) for m in managed) or target in files:
+            raise InputError(
+                f"{option} '{path}' is inside the taskclf home's own data ({self.home}); "
+                "writing there would overwrite what taskclf manages. Choose another path"
+            )
+        return path
+
     def describe(self) -> dict[str, Path]:
         """The main locations, for display."""
         return {

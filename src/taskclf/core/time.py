@@ -111,12 +111,24 @@ def date_range_utc(date_from: date, date_to: date, tz: str = "UTC") -> tuple[dat
     return day_bounds_utc(date_from, tz)[0], day_bounds_utc(date_to, tz)[1]
 
 
+#: Dates the product handles: local days, shifted by any UTC offset and a day of context, must
+#: stay inside ``datetime``'s range (years 1..9999).
+MIN_DATE = date(1970, 1, 1)
+MAX_DATE = date(9998, 12, 31)
+
+
 def parse_date(text: str, *, field: str = "date") -> date:
-    """Parse ``YYYY-MM-DD``."""
+    """Parse ``YYYY-MM-DD`` (between :data:`MIN_DATE` and :data:`MAX_DATE`)."""
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{field}: expected YYYY-MM-DD, got {text!r}") from None
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise InputError(
+            f"{field}: {value.isoformat()} is outside the supported dates "
+            f"{MIN_DATE.isoformat()}..{MAX_DATE.isoformat()}"
+        )
+    return value
 
 
 def utc_now() -> datetime:

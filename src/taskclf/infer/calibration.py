@@ -218,7 +218,7 @@ def _read_json(path: Path) -> Any:
         raise ArtifactError(
             f"calibrator file '{path}' is missing; re-run 'taskclf train calibrate'"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"calibrator file '{path}' is not readable JSON: {exc}") from None
 
 

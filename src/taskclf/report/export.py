@@ -116,7 +116,7 @@ def read_segments(path: Path) -> list[Segment]:
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(
             f"'{path}': not valid JSON ({exc}); re-run 'taskclf infer batch' to rewrite it"
         ) from None

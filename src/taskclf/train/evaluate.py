@@ -385,7 +385,7 @@ def load_evaluation(layout: Layout, run_id: str) -> EvaluationReport | None:
         return None
     try:
         return EvaluationReport.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ArtifactError(
             f"'{path}' is not a valid evaluation report ({exc}); re-run 'taskclf train "
             f"evaluate --model-dir {layout.run_dir(run_id)}'"

@@ -47,7 +47,7 @@ class ModelSummary(BaseModel):
 def _read_metrics(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ArtifactError(f"'{run_dir / 'metrics.json'}' is not readable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"'{run_dir / 'metrics.json'}' must hold a JSON object")

@@ -360,7 +360,7 @@ def eligible_users(
         report = json.loads(path.read_text(encoding="utf-8"))
         bundle = report["model_bundle_id"]
         users = {str(u["user_id"]) for u in report["users"] if u["is_eligible"] is True}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ArtifactError(
             f"calibration report '{path}' cannot be read ({type(exc).__name__}); re-run "
             "'taskclf train calibrate'"

@@ -255,6 +255,11 @@ def parse_export(path: Path) -> ParsedExport:
             f"'{path}' is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
             "the file may be truncated — export it again from ActivityWatch"
         ) from None
+    except RecursionError:
+        raise InputError(
+            f"'{path}' nests JSON arrays or objects too deeply to be an ActivityWatch export; "
+            "export it again from ActivityWatch"
+        ) from None
     return parse_export_data(raw, where=f"'{path}'")
 
 
