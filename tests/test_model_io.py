@@ -111,6 +111,16 @@ def test_wrong_schema_hash_refused(layout, tiny_booster):
     load_model_bundle(run_dir, validate_schema=False)
 
 
+@pytest.mark.parametrize("threshold", ["NaN", "1.5", "-0.2"])
+def test_advisory_threshold_outside_0_1_refused(layout, tiny_booster, threshold):
+    run_dir = _save(layout, tiny_booster)
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    text = json.dumps(meta | {"reject_threshold": "X"}).replace('"X"', threshold)
+    _rewrite_with_manifest(run_dir, "metadata.json", text)
+    with pytest.raises(ArtifactError, match="metadata.json': field reject_threshold"):
+        load_model_bundle(run_dir)
+
+
 def test_different_label_set_refused(layout, tiny_booster):
     run_dir = _save(layout, tiny_booster)
     meta = json.loads((run_dir / "metadata.json").read_text())

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import lightgbm as lgb
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.preprocessing import LabelEncoder
 
 from taskclf.core._atomic import append_line_durably, atomic_write_json, dumps_json
@@ -58,7 +58,7 @@ class ModelMetadata(BaseModel):
     params: dict[str, Any]
     git_commit: str | None
     dataset_hash: str
-    reject_threshold: float | None = None
+    reject_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # NaN fails these
     data_provenance: Literal["real", "synthetic", "mixed"]
     created_at: datetime
 
