@@ -92,10 +92,13 @@ def test_tampered_model_refused(layout, tiny_booster):
         load_model_bundle(run_dir)
 
 
-def _rewrite_with_manifest(run_dir: Path, name: str, text: str) -> None:
+def _rewrite_with_manifest(run_dir: Path, name: str, text: str | bytes) -> None:
     from taskclf.core.hashing import sha256_file
 
-    (run_dir / name).write_text(text)
+    if isinstance(text, bytes):
+        (run_dir / name).write_bytes(text)
+    else:
+        (run_dir / name).write_text(text)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["files"][name] = sha256_file(run_dir / name)
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
@@ -118,6 +121,31 @@ def test_advisory_threshold_outside_0_1_refused(layout, tiny_booster, threshold)
     text = json.dumps(meta | {"reject_threshold": "X"}).replace('"X"', threshold)
     _rewrite_with_manifest(run_dir, "metadata.json", text)
     with pytest.raises(ArtifactError, match="metadata.json': field reject_threshold"):
+        load_model_bundle(run_dir)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda t: t[: len(t) // 2], "trees but tree_sizes lists"),
+        (lambda t: t.replace("num_class=8", "num_class=3", 1), "num_class=3 but the label set"),
+        (lambda t: t.replace("end of trees", "end of tree", 1), "no 'end of trees' marker"),
+        (lambda t: "tee" + t[4:], "no 'tree' header"),
+    ],
+)
+def test_inconsistent_model_text_is_an_error_not_an_abort(layout, tiny_booster, edit, match):
+    # LightGBM aborts the process on these (exit 134); the header checks come first
+    run_dir = _save(layout, tiny_booster)
+    text = (run_dir / "model.txt").read_text(encoding="utf-8")
+    _rewrite_with_manifest(run_dir, "model.txt", edit(text))
+    with pytest.raises(ArtifactError, match=re.escape(match)):
+        load_model_bundle(run_dir)
+
+
+def test_non_utf8_model_text_refused(layout, tiny_booster):
+    run_dir = _save(layout, tiny_booster)
+    _rewrite_with_manifest(run_dir, "model.txt", b"tree\n\xff\xfe")
+    with pytest.raises(ArtifactError, match="not UTF-8 text"):
         load_model_bundle(run_dir)
 
 

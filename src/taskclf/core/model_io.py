@@ -211,6 +211,41 @@ def load_metadata(run_dir: Path) -> ModelMetadata:
         ) from None
 
 
+def check_model_text(text: str, n_classes: int, *, where: str) -> None:
+    """Check a LightGBM text model's header against its trees before LightGBM parses it.
+
+    LightGBM aborts the whole process (not an exception) on some inconsistent model files,
+    e.g. a truncated one or a changed ``num_class``; these checks turn those into errors:
+    the ``tree`` header, ``num_class`` and ``num_tree_per_iteration`` equal to the label
+    set's size, one ``Tree=`` block per ``tree_sizes`` entry (a whole number of iterations),
+    and the ``end of trees`` marker.
+
+    Raises:
+        ArtifactError: naming ``where`` and the inconsistency.
+    """
+    head, sep, _ = text.partition("\n\nTree=")
+    fields = dict(line.split("=", 1) for line in head.splitlines()[1:] if "=" in line)
+    problem = None
+    if not text.startswith("tree\n") or not sep:
+        problem = "no 'tree' header followed by trees"
+    elif fields.get("num_class") != str(n_classes):
+        problem = f"num_class={fields.get('num_class')} but the label set has {n_classes}"
+    elif fields.get("num_tree_per_iteration") != str(n_classes):
+        problem = f"num_tree_per_iteration={fields.get('num_tree_per_iteration')}, not {n_classes}"
+    else:
+        sizes = len(fields.get("tree_sizes", "").split())
+        trees = text.count("\nTree=")
+        if sizes != trees or trees % n_classes:
+            problem = f"{trees} trees but tree_sizes lists {sizes} (truncated or edited?)"
+        elif "\nend of trees\n" not in text:
+            problem = "no 'end of trees' marker (truncated?)"
+    if problem is not None:
+        raise ArtifactError(
+            f"{where} is not a complete LightGBM model: {problem}; retrain with "
+            "'taskclf train lgbm' or restore the bundle"
+        )
+
+
 def load_model_bundle(
     run_dir: Path,
     *,
@@ -238,10 +273,16 @@ def load_model_bundle(
             f"model bundle '{run_dir}': label_set {metadata.label_set} differs from the core "
             f"label set {list(LABEL_SET_V1)}"
         )
+    model_path = run_dir / "model.txt"
     try:
-        booster = lgb.Booster(model_str=(run_dir / "model.txt").read_text(encoding="utf-8"))
+        text = model_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ArtifactError(f"'{model_path}' is not a LightGBM model: not UTF-8 text") from None
+    check_model_text(text, len(metadata.label_set), where=f"'{model_path}'")
+    try:
+        booster = lgb.Booster(model_str=text)
     except lgb.basic.LightGBMError as exc:
-        raise ArtifactError(f"'{run_dir / 'model.txt'}' is not a LightGBM model: {exc}") from None
+        raise ArtifactError(f"'{model_path}' is not a LightGBM model: {exc}") from None
     encoders = encoders_from_json(
         _read_json(run_dir / "categorical_encoders.json"),
         where=str(run_dir / "categorical_encoders.json"),
