@@ -81,3 +81,25 @@ def test_batch_reports_progress_counts_the_reports(
     counted = [m for m in messages if m.startswith("writing daily reports")]
     assert n >= len(template.timezones) * DAYS
     assert counted == [f"writing daily reports ({i:,}/{n:,})" for i in range(n + 1)]
+
+
+def test_a_bad_label_store_or_user_id_fails_before_anything_is_written(
+    template: TrainedTemplate, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout = Layout.resolve(tmp_path / "home")
+    shutil.copytree(template.layout.home, layout.home)
+    args = ["infer", "batch", "--from", FIRST_DAY.isoformat(), "--to", FIRST_DAY.isoformat()]
+    layout.labels_db.write_bytes(b"garbage" * 100)
+    for suffix in ("-wal", "-shm"):
+        layout.labels_db.with_name(layout.labels_db.name + suffix).unlink(missing_ok=True)
+    assert run(["--home", str(layout.home), *args]) == 2
+    assert "file is not a database" in capsys.readouterr().err
+    assert _outputs(layout) == {}
+    shutil.copyfile(template.layout.labels_db, layout.labels_db)
+    part = next(layout.features_dir("v3").glob(f"date={FIRST_DAY}/*.parquet"))
+    frame = pd.read_parquet(part)
+    frame["user_id"] = "../x"
+    frame.to_parquet(part, index=False)
+    assert run(["--home", str(layout.home), *args]) == 2
+    assert "contains a path separator: '../x'" in " ".join(capsys.readouterr().err.split())
+    assert _outputs(layout) == {}

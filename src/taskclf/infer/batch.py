@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from taskclf.core.config import Config
 from taskclf.core.errors import InputError
 from taskclf.core.paths import Layout
+from taskclf.core.types import validate_user_id
 from taskclf.features.build import load_features
 from taskclf.infer.pipeline import (
     PipelineConfig,
@@ -88,6 +89,13 @@ def load_range_features(
     )
     if features.empty:
         return features, pd.Series([], dtype=object)
+    for uid in features["user_id"].unique().tolist():  # before any file is named after one
+        validate_user_id(
+            uid,
+            where=f"in the feature rows of {date_from - timedelta(days=1)}.."
+            f"{date_to + timedelta(days=1)} under '{layout.features_dir(schema_version)}' "
+            "(rebuild them with 'taskclf features build')",
+        )
     days = local_dates(
         features["bucket_start_ts"], features["user_id"], config.user_timezones, config.timezone
     )
@@ -116,6 +124,11 @@ def run_batch_inference(
     step = progress or (lambda _msg: None)
     step("loading model, calibrators and policy")
     pipeline_config = load_pipeline_config(settings)
+    label_store = None
+    if enqueue:  # opened (and checked) before anything is written
+        from taskclf.labels.store import LabelStore
+
+        label_store = LabelStore.for_layout(layout)
     step("loading features")
     features, _ = load_range_features(
         layout,
@@ -168,13 +181,12 @@ def run_batch_inference(
         )
         report_files.extend(path for paths in written for path in paths)
     queued = 0
-    if enqueue:
+    if label_store is not None:
         from taskclf.labels.queue import enqueue_from_predictions
-        from taskclf.labels.store import LabelStore
 
         step("queueing unsure minutes for labeling")
         queued = enqueue_from_predictions(
-            LabelStore.for_layout(layout),
+            label_store,
             predictions,
             confidence_threshold=pipeline_config.reject_threshold,
             timezone=config.timezone,
