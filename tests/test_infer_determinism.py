@@ -103,3 +103,25 @@ def test_a_bad_label_store_or_user_id_fails_before_anything_is_written(
     assert run(["--home", str(layout.home), *args]) == 2
     assert "contains a path separator: '../x'" in " ".join(capsys.readouterr().err.split())
     assert _outputs(layout) == {}
+
+
+def test_the_baseline_maps_through_the_homes_taxonomy(
+    template: TrainedTemplate, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from taskclf.infer.taxonomy import load_taxonomy, map_labels
+
+    layout = Layout.resolve(tmp_path / "home")
+    shutil.copytree(template.layout.home, layout.home)
+    args = ["infer", "baseline", "--from", FIRST_DAY.isoformat(), "--to", FIRST_DAY.isoformat()]
+    assert run(["--home", str(layout.home), *args]) == 0
+    got = pd.concat(
+        [pd.read_parquet(p) for p in layout.predictions_dir.glob("date=*/*.parquet")],
+        ignore_index=True,
+    )
+    assert set(got["model_id"]) == {"baseline-rules"}
+    taxonomy = load_taxonomy(layout.taxonomy_file)
+    want = map_labels(got["predicted_label"].tolist(), taxonomy)
+    assert got["mapped_label"].tolist() == want
+    assert set(want) - set(got["predicted_label"])  # bucket names, not the core labels
+    layout.taxonomy_file.write_text("buckets: [", encoding="utf-8")
+    assert run(["--home", str(layout.home), *args]) == 2  # a bad taxonomy is an error

@@ -136,6 +136,7 @@ def baseline(
         None, "--user-id", help="Only this user (repeatable)."
     ),
     reject_threshold: float | None = _THRESHOLD,
+    taxonomy: Path | None = _TAXONOMY,
 ) -> None:
     """Rule-based predictions for day-one users without a model (app category, AFK, input)."""
     from taskclf.infer.batch import run_baseline_inference
@@ -152,6 +153,7 @@ def baseline(
         config=state.config,
         reject_threshold=DEFAULT_REJECT_THRESHOLD if reject_threshold is None else reject_threshold,
         user_ids=user_id,
+        taxonomy=taxonomy,
     )
     _summary(result)
 

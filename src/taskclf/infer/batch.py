@@ -30,7 +30,7 @@ from taskclf.infer.pipeline import (
     score_matrix,
 )
 from taskclf.infer.prediction import local_dates, write_prediction_partitions
-from taskclf.infer.resolve import InferenceSettings, load_pipeline_config
+from taskclf.infer.resolve import InferenceSettings, load_pipeline_config, taxonomy_mapper
 from taskclf.report.daily import build_daily_reports
 from taskclf.report.daily_files import write_daily_reports
 from taskclf.report.export import write_segments
@@ -214,9 +214,18 @@ def run_baseline_inference(
     reject_threshold: float,
     user_ids: Sequence[str] | None = None,
     schema_version: str = "v3",
+    taxonomy: Path | None = None,
 ) -> BatchResult:
-    """Rule baseline for day-one users: same reject/smooth/segment steps, no model needed."""
+    """Rule baseline for day-one users: same reject/smooth/segment steps, no model needed.
+
+    ``taxonomy`` maps the labels as in ``infer batch`` (default: the home's taxonomy file, if
+    there is one).
+    """
     from taskclf.infer.baseline import BASELINE_PROB_COLUMNS, predict_baseline
+
+    if taxonomy is None and layout.taxonomy_file.exists():
+        taxonomy = layout.taxonomy_file
+    mapper = taxonomy_mapper(taxonomy)  # a bad taxonomy fails before any work
 
     features, _ = load_range_features(
         layout,
@@ -238,6 +247,7 @@ def run_baseline_inference(
         schema_version=schema_version,
         model_id="baseline-rules",
         reject_threshold=reject_threshold,
+        label_mapper=mapper,
     )
     result = run_pipeline_from_probs(features, probs, pipeline_config)
     predictions = result.predictions

@@ -9,7 +9,7 @@ never silently applies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -31,7 +31,7 @@ from taskclf.core.model_io import get_active_model, load_metadata, load_model_bu
 from taskclf.core.paths import Layout
 from taskclf.infer.calibration import load_calibrator_store
 from taskclf.infer.pipeline import PipelineConfig
-from taskclf.infer.taxonomy import TaxonomyConfig, map_labels, resolve_taxonomy
+from taskclf.infer.taxonomy import load_taxonomy, map_labels
 
 T = TypeVar("T")
 
@@ -228,16 +228,7 @@ def load_pipeline_config(settings: InferenceSettings, *, num_threads: int = 0) -
             store.method if store is not None and from_policy else None,
             where="the inference policy (models/inference_policy.json)",
         )
-    taxonomy: TaxonomyConfig | None = None
-    if settings.taxonomy_path.value is not None:
-        taxonomy = resolve_taxonomy(settings.taxonomy_path.value, settings.taxonomy_path.value)
-    mapper = None
-    if taxonomy is not None:
-        tax = taxonomy
-
-        def mapper(labels: Sequence[str]) -> list[str]:
-            return map_labels(labels, tax)
-
+    mapper = taxonomy_mapper(settings.taxonomy_path.value)
     return PipelineConfig(
         booster=booster,
         cat_encoders=encoders,
@@ -254,3 +245,19 @@ def load_pipeline_config(settings: InferenceSettings, *, num_threads: int = 0) -
         min_block_seconds=DEFAULT_MIN_BLOCK_SECONDS,
         num_threads=num_threads,
     )
+
+
+def taxonomy_mapper(path: Path | None) -> Callable[[Sequence[str]], list[str]] | None:
+    """The pipeline's label mapper of the taxonomy file at ``path`` (None: labels as they are).
+
+    Raises:
+        ConfigError: A bad taxonomy file.
+    """
+    if path is None:
+        return None
+    tax = load_taxonomy(path)
+
+    def mapper(labels: Sequence[str]) -> list[str]:
+        return map_labels(labels, tax)
+
+    return mapper
