@@ -55,8 +55,8 @@ def test_unsupported_types_are_noted_not_parsed():
     [
         (_ev("2024-01-01 09:00:00", 1.0, app="a", title="t"), "no time zone"),
         (_ev("yesterday", 1.0, app="a", title="t"), "not ISO-8601"),
-        (_ev("2024-01-01T09:00:00Z", -1.0, app="a", title="t"), "finite number >= 0"),
-        (_ev("2024-01-01T09:00:00Z", float("nan"), app="a", title="t"), "finite number >= 0"),
+        (_ev("2024-01-01T09:00:00Z", -1.0, app="a", title="t"), "between 0 and 31622400"),
+        (_ev("2024-01-01T09:00:00Z", float("nan"), app="a", title="t"), "between 0 and 31622400"),
         (_ev("2024-01-01T09:00:00Z", True, app="a", title="t"), "number of seconds"),
         (_ev("2024-01-01T09:00:00Z", 1.0, app=3, title="t"), "data.app"),
         ({"timestamp": "2024-01-01T09:00:00Z", "data": {}}, "missing 'duration'"),
@@ -107,7 +107,7 @@ def test_nan_literal_duration_in_file(tmp_path: Path):
         '{"buckets": {"w": {"type": "currentwindow", "events": ['
         '{"timestamp": "2024-01-01T09:00:00Z", "duration": NaN, "data": {"app": "a"}}]}}}'
     )
-    with pytest.raises(InputError, match="bucket 'w' event 0: 'duration' must be a finite"):
+    with pytest.raises(InputError, match="bucket 'w' event 0: 'duration' must be between 0 and"):
         parse_export(path)
 
 

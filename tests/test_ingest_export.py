@@ -35,6 +35,14 @@ def _export(tmp_path: Path, buckets: dict, name: str = "e.json") -> Path:
     return path
 
 
+def _one(ts: str, duration: object, data: str = '{"app": "a"}', kind: str = "currentwindow"):
+    """An export of one event, as text (so durations can be any JSON number)."""
+    return (
+        f'{{"buckets": {{"b": {{"type": "{kind}", "events": [{{"timestamp": "{ts}", '
+        f'"duration": {duration}, "data": {data}}}]}}}}}}'
+    )
+
+
 def _win(events, host="h1"):
     return {
         "id": f"aw-watcher-window_{host}",
@@ -146,8 +154,15 @@ def test_several_hosts_keep_their_devices(layout, tmp_path):
         (
             '{"buckets": {"w": {"type": "currentwindow", "events": [{"timestamp": '
             '"2024-01-01T10:00:00Z", "duration": NaN, "data": {"app": "a"}}]}}}',
-            "finite",
+            "between 0 and",
         ),
+        (_one("9999-12-31T23:59:59+00:00", 1), "is outside 1970..9997"),
+        (_one("0001-01-01T00:00:00+05:00", 1), "is outside 1970..9997"),  # overflows in UTC
+        (_one("2024-01-01T10:00:00Z", "1e300"), "between 0 and 31622400 seconds"),
+        (_one("2024-01-01T10:00:00Z", str(10**30)), "between 0 and 31622400 seconds"),
+        (_one("2024-01-01T10:00:00Z", 1, '{"status": ["afk"]}', "afkstatus"), "got a list"),
+        (_one("2024-01-01T10:00:00Z", 1, '{"app": "a", "title": [1]}'), "got a list"),
+        (_one("2024-01-01T10:00:00Z", "1" * 5000), "4300 digits"),
     ],
 )
 def test_hostile_inputs_write_nothing(layout, tmp_path, content, needle):
@@ -209,3 +224,53 @@ def test_cli_ingest_aw(tmp_path, capsys):
     assert run(["--home", str(home), "ingest", "aw", "--input", str(tmp_path / "nope.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert run(["--home", str(home), "ingest", "aw"]) == 2
+
+
+def test_values_that_may_be_titles_are_never_echoed(layout, tmp_path, capsys):
+    secret = "Qsecret-project.py - Code"
+    cases = {
+        "title.json": _one("2024-01-01T10:00:00Z", 1, json.dumps({"app": [secret]})),
+        "ts.json": _one(secret, 1),
+        "afk.json": _one("2024-01-01T10:00:00Z", 1, json.dumps({"status": secret}), "afkstatus"),
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        assert (
+            run(["--home", str(layout.home), "ingest", "aw", "--input", str(tmp_path / name)]) == 2
+        )
+        err = capsys.readouterr().err
+        assert "error:" in err and "Qsecret" not in err, (name, err)
+    good = _export(tmp_path, {"w": _win([{"timestamp": "2024-01-01T10:00:00Z", "duration": 1,
+                                          "data": {"app": "a", "title": "t"}}])})  # fmt: skip
+    export_as_csv = tmp_path / "mixup.csv"  # the export given as the AFK CSV
+    export_as_csv.write_text(f"{secret},x,y\n1,2,3\n")
+    args = ["--home", str(layout.home), "ingest", "aw", "--input", str(good)]
+    assert run([*args, "--afk-csv", str(export_as_csv)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the header has 3 column(s): 'x', 'y', not timestamp" in err and "Qsecret" not in err
+    bad_csv = tmp_path / "quote.csv"
+    bad_csv.write_text('timestamp,duration,status\n"' + "x" * 200_000 + "\n")
+    assert run([*args, "--afk-csv", str(bad_csv)]) == 2
+    assert "is not valid CSV: field larger than field limit" in capsys.readouterr().err
+    assert not layout.raw_aw_dir.exists()
+
+
+def test_lone_surrogates_in_app_and_bucket_are_replaced_and_markup_is_plain(
+    layout, tmp_path, capsys
+):
+    text = (
+        '{"buckets": {"w": {"id": "w\\ud800", "type": "currentwindow", "hostname": "h\\udc00", '
+        '"events": [{"timestamp": "2024-01-01T10:00:00Z", "duration": 60, '
+        '"data": {"app": "Code\\ud800.exe", "title": "t\\ud800"}}]}, '
+        '"x[/]": {"type": "[bold]", "events": []}}}'
+    )
+    path = tmp_path / "e.json"
+    path.write_text(text)
+    assert run(["--home", str(layout.home), "ingest", "aw", "--input", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: bucket 'x[/]' of type a str of 6 characters ignored (0 events)" in out
+    events = load_events(
+        layout, "default-user", *date_range_utc(date(2024, 1, 1), date(2024, 1, 1))
+    )
+    assert events["app_name"].tolist() == ["Code\ufffd.exe"]
+    assert events["device_id"].tolist() == ["h\ufffd"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.errors import InputError
@@ -26,7 +27,7 @@ app = typer.Typer(
 
 def _render(summary: IngestSummary) -> None:
     for note in summary.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(Text("note: ", style="yellow") + Text(note))
     table = Table(title=f"Ingested events of user {summary.user_id}")
     table.add_column("UTC date")
     table.add_column("added", justify="right")

@@ -25,7 +25,8 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,45 +86,97 @@ def to_us(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+#: Event times the product handles (local days and a day of context stay inside datetime's
+#: range; see ``core.time.MIN_DATE``), and the longest event an export can hold: a
+#: watcher's event spans at most a few weeks of one computer session.
+MIN_EVENT_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_EVENT_TIME: Final = datetime(9997, 12, 31, tzinfo=UTC)  # + the longest event
+MAX_EVENT_SECONDS: Final = 366 * 86_400
+_TIME_CHARS: Final = re.compile(r"[0-9TZWtzw:+\-., ]{1,40}")
+_WORD_CHARS: Final = re.compile(r"[A-Za-z_\-]{1,16}")
+_TYPE_CHARS: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # bucket types: 'app.editor.activity'
+
+
+def shown(value: Any, allowed: re.Pattern[str] = _TIME_CHARS) -> str:
+    """``value`` for an error message when it cannot be text from a title; else its kind.
+
+    Values that are not what a field should hold may be anything, a window title included,
+    so only short values of the field's own characters are echoed.
+    """
+    if isinstance(value, str) and allowed.fullmatch(value):
+        return repr(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    size = f" of {len(value)} characters" if isinstance(value, str) else ""
+    return f"a {type(value).__name__}{size}"
+
+
 def _parse_ts(value: Any, where: str) -> int:
     if not isinstance(value, str):
-        raise InputError(f"{where}: 'timestamp' must be an ISO-8601 string, got {value!r:.40}")
+        raise InputError(f"{where}: 'timestamp' must be an ISO-8601 string, got {shown(value)}")
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"{where}: 'timestamp' is not ISO-8601: {value[:40]!r}") from None
+        raise InputError(f"{where}: 'timestamp' is not ISO-8601: {shown(value)}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InputError(
-            f"{where}: 'timestamp' {value[:40]!r} has no time zone; ActivityWatch writes UTC "
+            f"{where}: 'timestamp' {shown(value)} has no time zone; ActivityWatch writes UTC "
             "timestamps such as '2024-01-01T09:00:00+00:00' — fix or re-export the file"
         )
-    return to_us(parsed.astimezone(UTC))
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not MIN_EVENT_TIME <= utc <= MAX_EVENT_TIME:
+        raise InputError(
+            f"{where}: 'timestamp' {shown(value)} is outside {MIN_EVENT_TIME.year}.."
+            f"{MAX_EVENT_TIME.year}; the file is corrupt — re-export it from ActivityWatch"
+        )
+    return to_us(utc)
 
 
 def _parse_duration(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{where}: 'duration' must be a number of seconds, got {value!r:.40}")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(f"{where}: 'duration' must be a number of seconds, got {shown(value)}")
+    seconds = float(value) if abs(value) < 1e300 else math.inf
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_EVENT_SECONDS:
         raise InputError(
-            f"{where}: 'duration' must be a finite number >= 0, got {value!r}; the file is "
-            "corrupt — re-export it from ActivityWatch"
+            f"{where}: 'duration' must be between 0 and {MAX_EVENT_SECONDS} seconds (366 days), "
+            f"got {shown(value)}; the file is corrupt — re-export it from ActivityWatch"
         )
     return round(seconds * 1_000_000)
+
+
+def clean_text(value: str) -> str:
+    """``value`` with lone UTF-16 surrogates (possible in Windows window data) as U+FFFD.
+
+    Stored text must be valid UTF-8; titles are hashed as they are and never stored.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
 
 
 def _check_data(bucket_type: str, data: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"{where}: 'data' must be an object, got {type(data).__name__}")
+    checked: dict[str, Any] = data
     if bucket_type == WINDOW:
         for key in ("app", "title"):
             if key in data and not isinstance(data[key], str):
-                raise InputError(f"{where}: data.{key} must be a string, got {data[key]!r:.40}")
+                raise InputError(
+                    f"{where}: data.{key} must be a string, got a {type(data[key]).__name__}"
+                )
+        app = data.get("app")
+        if isinstance(app, str) and clean_text(app) != app:
+            checked = {**data, "app": clean_text(app)}
     elif bucket_type == AFK:
         status = data.get("status")
-        if status not in AFK_STATUSES:
+        if not isinstance(status, str) or status not in AFK_STATUSES:
             raise InputError(
-                f"{where}: data.status must be 'afk' or 'not-afk', got {str(status)[:40]!r}"
+                f"{where}: data.status must be 'afk' or 'not-afk', got {shown(status, _WORD_CHARS)}"
             )
     elif bucket_type == WEB:
         url = data.get("url", "")
@@ -137,8 +190,8 @@ def _check_data(bucket_type: str, data: Any, where: str) -> Mapping[str, Any]:
             if v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise InputError(f"{where}: data.{key} must be a finite number, got {v!r:.40}")
-    return data
+                raise InputError(f"{where}: data.{key} must be a finite number, got {shown(v)}")
+    return checked
 
 
 def parse_events(
@@ -215,12 +268,20 @@ def parse_export_data(raw: Any, *, where: str = "export") -> ParsedExport:
         btype = b.get("type")
         if btype not in SUPPORTED_TYPES:
             n = len(b["events"]) if isinstance(b.get("events"), list) else 0
-            notes.append(f"bucket {bid!r} of type {btype!r} ignored ({n} events)")
+            notes.append(
+                f"bucket {clean_text(bid)!r} of type {shown(btype, _TYPE_CHARS)} ignored "
+                f"({n} events)"
+            )
             continue
         host = b.get("hostname")
         events = parse_events(bid, str(btype), b.get("events"), where=where)
         buckets.append(
-            ParsedBucket(bid, str(btype), host if isinstance(host, str) else None, events)
+            ParsedBucket(
+                clean_text(bid),
+                str(btype),
+                clean_text(host) if isinstance(host, str) else None,
+                events,
+            )
         )
     buckets.sort(key=lambda x: x.bucket_id)
     if not buckets:
@@ -228,17 +289,15 @@ def parse_export_data(raw: Any, *, where: str = "export") -> ParsedExport:
     return ParsedExport(tuple(buckets), tuple(notes))
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, *, what: str = "an export JSON file") -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"input file '{path}' does not exist") from None
     except IsADirectoryError:
-        raise InputError(f"input '{path}' is a directory; give an export JSON file") from None
+        raise InputError(f"input '{path}' is a directory; give {what}") from None
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"'{path}' is not UTF-8 text (byte {exc.start}); is it an export?"
-        ) from None
+        raise InputError(f"'{path}' is not UTF-8 text (byte {exc.start}); is it {what}?") from None
 
 
 def parse_export(path: Path) -> ParsedExport:
@@ -260,6 +319,8 @@ def parse_export(path: Path) -> ParsedExport:
             f"'{path}' nests JSON arrays or objects too deeply to be an ActivityWatch export; "
             "export it again from ActivityWatch"
         ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InputError(f"'{path}' is not an ActivityWatch export: {exc}") from None
     return parse_export_data(raw, where=f"'{path}'")
 
 
@@ -275,17 +336,28 @@ def parse_afk_csv(path: Path, *, bucket_id: str, hostname: str | None = None) ->
     Raises:
         InputError: naming the line of the first bad row.
     """
-    text = _read_text(path)
-    reader = csv.reader(io.StringIO(text))
+    text = _read_text(path, what="an AFK CSV")
+    try:
+        return _afk_rows(path, csv.reader(io.StringIO(text)), bucket_id, hostname)
+    except csv.Error as exc:
+        raise InputError(f"AFK CSV '{path}' is not valid CSV: {exc}") from None
+
+
+def _afk_rows(
+    path: Path, reader: Iterator[list[str]], bucket_id: str, hostname: str | None
+) -> ParsedBucket:
     header = next(reader, None)
     if header is None:
         raise InputError(f"AFK CSV '{path}' is empty; expected a header timestamp,duration,status")
     cols = [h.strip().lower() for h in header]
     status_col = next((c for c in _STATUS_HEADERS if c in cols), None)
     if "timestamp" not in cols or "duration" not in cols or status_col is None:
+        # a wrong file's first row may be any text: name only the plain-word columns
+        named = [repr(h) for h in header if _WORD_CHARS.fullmatch(h.strip())][:8]
+        listed = f": {', '.join(named)}" if named else ""
         raise InputError(
-            f"AFK CSV '{path}': header {header!r} lacks timestamp, duration and status "
-            "(or data/status) columns"
+            f"AFK CSV '{path}': the header has {len(header)} column(s){listed}, not timestamp, "
+            "duration and status (or data/status); is it an AFK CSV?"
         )
     i_ts, i_dur, i_st = cols.index("timestamp"), cols.index("duration"), cols.index(status_col)
     events: list[AWEvent] = []
