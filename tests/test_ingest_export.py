@@ -274,3 +274,15 @@ def test_lone_surrogates_in_app_and_bucket_are_replaced_and_markup_is_plain(
     )
     assert events["app_name"].tolist() == ["Code\ufffd.exe"]
     assert events["device_id"].tolist() == ["h\ufffd"]
+
+
+def test_null_window_title_and_app_count_as_missing(layout, tmp_path):
+    path = _export(
+        tmp_path,
+        {"w": _win([{"timestamp": "2024-01-01T10:00:00Z", "duration": 60,
+                     "data": {"app": None, "title": None}}])},
+    )  # fmt: skip
+    ingest_export(layout, path, user_id="u")
+    events = load_events(layout, "u", *date_range_utc(date(2024, 1, 1), date(2024, 1, 1)))
+    assert events["app_name"].tolist() == ["unknown"]
+    assert events["title_char_count"].tolist() == [0.0]

@@ -164,8 +164,8 @@ def _check_data(bucket_type: str, data: Any, where: str) -> Mapping[str, Any]:
         raise InputError(f"{where}: 'data' must be an object, got {type(data).__name__}")
     checked: dict[str, Any] = data
     if bucket_type == WINDOW:
-        for key in ("app", "title"):
-            if key in data and not isinstance(data[key], str):
+        for key in ("app", "title"):  # null counts as missing, as for a web tab's title
+            if data.get(key) is not None and not isinstance(data[key], str):
                 raise InputError(
                     f"{where}: data.{key} must be a string, got a {type(data[key]).__name__}"
                 )
