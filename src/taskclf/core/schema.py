@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from taskclf.core.defaults import TITLE_SKETCH_BUCKETS
 from taskclf.core.errors import SchemaError
@@ -185,6 +186,73 @@ class FeatureSchema:
                     f"schema {cls.VERSION}: column 'schema_version'/'schema_hash' must be "
                     f"{cls.VERSION!r}/{cls.SCHEMA_HASH!r}, got {sorted(versions)}/{sorted(hashes)}"
                 )
+
+    @classmethod
+    def validate_table(cls, table: pa.Table) -> None:
+        """Validate a stored (Parquet) table before it is cast to the schema's dtypes.
+
+        Checks what the cast would otherwise hide or crash on: the exact columns in schema
+        order, a storage type per column that casts losslessly (``int`` from integers only,
+        ``float`` from floats or integers, ``str`` from strings, ...; an all-missing column
+        of a nullable one may be typed ``null``) and no missing value in a non-nullable
+        column (pandas stores NaN as missing). Only the table's metadata and null bitmaps
+        are read; value checks (ranges, infinities) stay with :meth:`validate_dataframe`.
+
+        Raises:
+            SchemaError: Naming the column, the expected and stored type or the missing
+                values' count and first row.
+        """
+        names = [str(n) for n in table.column_names]
+        _check_column_set(cls, set(names))
+        if tuple(names) != cls.COLUMNS:
+            i = next(i for i, (a, b) in enumerate(zip(names, cls.COLUMNS, strict=True)) if a != b)
+            raise SchemaError(
+                f"schema {cls.VERSION}: columns out of order; position {i} holds {names[i]!r}, "
+                f"expected {cls.COLUMNS[i]!r}"
+            )
+        for spec in cls.COLUMN_SPECS:
+            column = table.column(spec.name)
+            prefix = f"schema {cls.VERSION}: column {spec.name!r}"
+            if not _storage_type_ok(spec, column.type):
+                raise SchemaError(
+                    f"{prefix} expects {spec.type}, stored as {column.type} "
+                    f"(all {table.num_rows} rows)"
+                )
+            if column.null_count and not spec.nullable:
+                nulls = column.is_null().to_numpy(zero_copy_only=False)
+                raise SchemaError(
+                    f"{prefix} is not nullable, got {column.null_count} missing value(s) in "
+                    f"{table.num_rows} rows (first at row {int(np.flatnonzero(nulls)[0])})"
+                )
+
+
+def _storage_type_ok(spec: Column, dtype: pa.DataType) -> bool:
+    """Whether a Parquet/Arrow column of ``dtype`` casts losslessly to ``spec``'s type."""
+    if pa.types.is_null(dtype):
+        return spec.nullable
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if spec.type == "list":
+        if not (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)):
+            return False
+        dtype = dtype.value_type
+        return bool(pa.types.is_null(dtype)) or _is_text(dtype)  # list<null>: all lists empty
+    return bool(
+        {
+            "int": pa.types.is_integer,
+            "float": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
+            "bool": pa.types.is_boolean,
+            "str": _is_text,
+            "datetime": pa.types.is_timestamp,
+        }[spec.type](dtype)
+    )
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    )  # fmt: skip
 
 
 def _check_column_set(cls: type[FeatureSchema], got: set[str]) -> None:

@@ -45,7 +45,7 @@ from taskclf.adapters.activitywatch._store import list_users, load_events
 from taskclf.core._atomic import atomic_path
 from taskclf.core.config import load_config
 from taskclf.core.defaults import DEFAULT_BUCKET_SECONDS, DEFAULT_IDLE_GAP_SECONDS
-from taskclf.core.errors import ArtifactError, InputError
+from taskclf.core.errors import ArtifactError, InputError, SchemaError
 from taskclf.core.paths import Layout
 from taskclf.core.schema import get_schema
 from taskclf.core.time import date_range_utc, get_zone
@@ -237,23 +237,62 @@ def build_features_range(
     return FeatureBuildSummary(schema_version, rows, tuple(paths))
 
 
-def _read_partition(path: Path, schema_version: str) -> pd.DataFrame:
-    """One partition as stored (columns checked, dtypes not yet canonical)."""
+@dataclass(frozen=True)
+class _Partition:
+    """One stored feature partition as read (columns and storage types checked)."""
+
+    user: str
+    day: date
+    path: Path
+    frame: pd.DataFrame
+
+
+def _rebuild_hint(day: date, schema_version: str) -> str:
+    version = "" if schema_version == "v3" else f" --schema-version {schema_version}"
+    return f"rebuild it with 'taskclf features build --from {day} --to {day}{version}'"
+
+
+def _read_partition(path: Path, schema_version: str, day: date) -> pd.DataFrame:
+    """One partition as stored: columns and storage types checked, dtypes not yet canonical.
+
+    Raises:
+        ArtifactError: Unreadable, or a column missing, extra, out of order, of a type
+            that does not cast to the schema's (a string in an int column) or with missing
+            values where the schema has none; the message names the file and column.
+    """
     try:
-        df: pd.DataFrame = pq.read_table(path).to_pandas()
-    except (OSError, pa.ArrowInvalid) as exc:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
         raise ArtifactError(
-            f"feature partition '{path}' cannot be read ({exc}); rebuild it with "
-            "'taskclf features build'"
+            f"feature partition '{path}' cannot be read ({exc}); "
+            f"{_rebuild_hint(day, schema_version)}"
         ) from None
-    schema = get_schema(schema_version)
-    if tuple(df.columns) != schema.COLUMNS:
-        missing = [c for c in schema.COLUMNS if c not in df.columns]
+    try:
+        get_schema(schema_version).validate_table(table)
+    except SchemaError as exc:
         raise ArtifactError(
-            f"feature partition '{path}' does not match schema {schema_version} (missing "
-            f"{missing[:5]}); rebuild it with 'taskclf features build'"
-        )
-    return df
+            f"feature partition '{path}' does not match its schema: {exc}; "
+            f"{_rebuild_hint(day, schema_version)}"
+        ) from None
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def _blame_partition(parts: Sequence[_Partition], schema_version: str) -> None:
+    """Raise :class:`ArtifactError` for the first partition that fails validation alone.
+
+    Only called once the concatenated rows failed: validating each partition costs about
+    as much as reading it, so the happy path validates once and this finds the file.
+    """
+    schema = get_schema(schema_version)
+    for part in parts:
+        try:
+            schema.validate_dataframe(typed_frame(part.frame, schema_version))
+        except SchemaError as exc:
+            raise ArtifactError(
+                f"feature partition '{part.path}' does not match its schema: {exc}; "
+                f"{_rebuild_hint(part.day, schema_version)}"
+            ) from None
 
 
 def load_features(
@@ -272,7 +311,7 @@ def load_features(
     date_range_utc(date_from, date_to)
     schema = get_schema(schema_version)
     wanted = None if user_ids is None else {validate_user_id(u) for u in user_ids}
-    frames: list[tuple[str, pd.DataFrame]] = []
+    parts: list[_Partition] = []
     day = date_from
     while day <= date_to:
         if wanted is not None:
@@ -283,14 +322,16 @@ def load_features(
             found = [(u, p) for p in paths if (u := _decode_user_dir(p.stem)) is not None]
         for user, path in found:
             if path.exists():
-                frames.append((user, _read_partition(path, schema_version)))
+                parts.append(
+                    _Partition(user, day, path, _read_partition(path, schema_version, day))
+                )
         day += timedelta(days=1)
-    if not frames:
+    if not parts:
         return empty_frame(schema_version)
-    frames.sort(key=lambda uf: uf[0])
-    df = typed_frame(pd.concat([f for _, f in frames], ignore_index=True), schema_version)
+    parts.sort(key=lambda part: part.user)
+    df = typed_frame(pd.concat([p.frame for p in parts], ignore_index=True), schema_version)
     keys = ["user_id", "bucket_start_ts"] if "user_id" in df.columns else []
-    order_user = np.repeat(np.arange(len(frames)), [len(f) for _, f in frames])
+    order_user = np.repeat(np.arange(len(parts)), [len(p.frame) for p in parts])
     if keys:
         df = df.sort_values(keys, kind="mergesort").reset_index(drop=True)
     else:
@@ -300,5 +341,9 @@ def load_features(
             .drop(columns="_u")
             .reset_index(drop=True)
         )
-    schema.validate_dataframe(df)
+    try:
+        schema.validate_dataframe(df)
+    except SchemaError:
+        _blame_partition(parts, schema_version)
+        raise
     return df

@@ -40,9 +40,9 @@ from taskclf.core.defaults import (
 from taskclf.core.encoding import MatrixEncoder
 from taskclf.core.errors import InputError
 from taskclf.core.types import LABEL_SET_V1
+from taskclf.infer._record_checks import PREDICTION_COLUMNS
 from taskclf.infer._segments import SegmentTable, merge_short, table_from_sorted
 from taskclf.infer.prediction import (
-    PREDICTION_COLUMNS,
     empty_predictions,
     normalize_predictions,
     probs_to_json,

@@ -21,23 +21,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from taskclf.core._atomic import atomic_write_with
 from taskclf.core.defaults import DEFAULT_ONLINE_FSYNC_MINUTES
 from taskclf.core.errors import ArtifactError
 from taskclf.core.paths import Layout
-
-PREDICTION_COLUMNS: tuple[str, ...] = (
-    "user_id",
-    "bucket_start_ts",
-    "core_label",
-    "confidence",
-    "is_rejected",
-    "predicted_label",
-    "mapped_label",
-    "core_probs",
-    "model_id",
+from taskclf.infer._record_checks import (
+    PREDICTION_COLUMNS,
+    RecordSource,
+    check_dtypes,
+    check_records,
 )
+
 _PROB_DECIMALS = 10
 _json_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) uses
 
@@ -178,22 +174,56 @@ def read_prediction_partitions(
     *,
     user_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Read batch predictions of local dates ``date_from..date_to`` (inclusive)."""
+    """Read batch predictions of local dates ``date_from..date_to`` (inclusive).
+
+    Every partition is checked against the record contract (``_record_checks``) before
+    anything uses it.
+
+    Raises:
+        ArtifactError: A partition that cannot be read or breaks the contract; the message
+            names the file, the column and the first bad row, and how to rewrite it.
+    """
     frames: list[pd.DataFrame] = []
+    sources: list[RecordSource] = []
     base = layout.predictions_dir
     if base.is_dir():
         for day_dir in sorted(base.glob("date=*")):
-            day = date.fromisoformat(day_dir.name.removeprefix("date="))
+            day = _partition_day(day_dir)
             if not date_from <= day <= date_to:
                 continue
             for path in sorted(day_dir.glob("*.parquet")):
-                frames.append(pd.read_parquet(path))
+                frame, source = _read_partition(path, day)
+                frames.append(frame)
+                sources.append(source)
     if not frames:
         return empty_predictions()
-    df = normalize_predictions(pd.concat(frames, ignore_index=True))
+    df = normalize_predictions(
+        check_records(pd.concat(frames, ignore_index=True), sources, [len(f) for f in frames])
+    )
     if user_ids is not None:
         df = df[df["user_id"].isin(list(user_ids))].reset_index(drop=True)
     return df
+
+
+def _partition_day(day_dir: Path) -> date:
+    try:
+        return date.fromisoformat(day_dir.name.removeprefix("date="))
+    except ValueError:
+        raise ArtifactError(
+            f"'{day_dir}' is not a predictions partition folder (expected 'date=YYYY-MM-DD'); "
+            "move it out of the predictions folder"
+        ) from None
+
+
+def _read_partition(path: Path, day: date) -> tuple[pd.DataFrame, RecordSource]:
+    fix = f"re-run 'taskclf infer batch --from {day} --to {day}' to rewrite it"
+    source = RecordSource("predictions", path, fix)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise ArtifactError(f"predictions '{path}' cannot be read ({exc}); {fix}") from None
+    check_dtypes(frame, source)
+    return frame, source
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -321,20 +351,43 @@ def _sync_and_close(fd: int) -> None:
 
 
 def read_online_records(path: Path) -> pd.DataFrame:
-    """Read an online JSONL file; a torn last line (crash mid-append) is ignored."""
+    """Read an online JSONL file; a torn last line (crash mid-append) is ignored.
+
+    Lines are split on ``\\n`` only (a record's text may hold other line separators) and
+    checked against the record contract like batch partitions (``_record_checks``).
+
+    Raises:
+        ArtifactError: A line before the last that is not a JSON object, or a record that
+            breaks the contract; the message names the file, column and line.
+    """
     if not path.exists():
         return empty_predictions()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    good: list[str] = []
-    for i, line in enumerate(lines):
+    pieces = path.read_bytes().split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    fix = (
+        f"move '{path.name}' aside (the online loop starts a new file; 'taskclf infer batch' "
+        "recomputes the day)"
+    )
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    for i, piece in enumerate(pieces):
         try:
-            json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
+            row = json.loads(piece.decode("utf-8"))
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
+            if i == len(pieces) - 1:
                 break
-            raise ArtifactError(f"'{path}': line {i + 1} is not valid JSON") from None
-        good.append(line)
-    return frame_from_records(good)
+            raise ArtifactError(f"'{path}': line {i + 1} is not valid JSON; {fix}") from None
+        if not isinstance(row, dict):
+            raise ArtifactError(f"'{path}': line {i + 1} is not a JSON object; {fix}")
+        rows.append(row)
+        numbers.append(i + 1)
+    if not rows:
+        return empty_predictions()
+    frame = pd.DataFrame(rows)
+    source = RecordSource("online predictions", path, fix, np.asarray(numbers, dtype=np.int64))
+    check_dtypes(frame, source)
+    return normalize_predictions(check_records(frame, [source], [len(frame)]))
 
 
 def local_dates(

@@ -137,7 +137,9 @@ def run_daily_reports(
     Raises:
         InputError: Empty range, or no predictions in it.
         ConfigError: Bad taxonomy file or time zone.
-        ArtifactError: A corrupt segments file.
+        ArtifactError: A corrupt segments file, or a prediction partition that cannot be
+            read or breaks the record contract (``infer.prediction._checked``); raised
+            before any file is written.
     """
     selected, colors = reports_in_range(
         layout,
@@ -170,7 +172,9 @@ def reports_in_range(
     Raises:
         InputError: Empty range, or no predictions in it.
         ConfigError: Bad taxonomy file or time zone.
-        ArtifactError: A corrupt segments file.
+        ArtifactError: A corrupt segments file, or a prediction partition that cannot be
+            read or breaks the record contract (``infer.prediction._checked``); raised
+            before any file is written.
     """
     remap = load_taxonomy(taxonomy_file) if taxonomy_file is not None else None
     colors = remap or resolve_taxonomy(layout.taxonomy_file)
