@@ -299,7 +299,7 @@ def _check_value(cls: type[FeatureSchema], spec: Column, value: Any, where: str)
         ),
     }[spec.type](value)
     if not ok:
-        raise SchemaError(f"{prefix} expects {spec.type}, got {type(value).__name__} {value!r}")
+        raise SchemaError(f"{prefix} expects {spec.type}, got a {type(value).__name__}")
     if spec.type in ("int", "float"):
         v = float(value)
         if not math.isfinite(v):
