@@ -131,6 +131,15 @@ def test_isotonic_option_and_custom_output(home: Layout, tmp_path: Path) -> None
     with pytest.warns(UserWarning, match="fewer than 1000 rows"):
         assert _cli(home, *args, "--out", str(out_dir), "--min-days", "2") == 0
     assert load_calibrator_store(out_dir).method == "isotonic"
+    # a global calibrator with one map too few is refused naming it, not at predict time
+    from taskclf.core.errors import ArtifactError
+    from taskclf.infer.resolve import load_pipeline_config, resolve_settings
+
+    body = json.loads((out_dir / "global.json").read_text())
+    (out_dir / "global.json").write_text(json.dumps(body | {"regressors": body["regressors"][1:]}))
+    settings = resolve_settings(home, model_dir=home.run_dir(RUN), calibrator_store=out_dir)
+    with pytest.raises(ArtifactError, match="the global calibrator has 7 classes, the model 8"):
+        load_pipeline_config(settings)
 
 
 def test_errors_exit_with_code_2(home: Layout, capsys: pytest.CaptureFixture) -> None:

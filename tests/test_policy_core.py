@@ -134,6 +134,9 @@ def test_save_load_remove_round_trip(bound: tuple) -> None:
     [
         ({"policy_version": 7}, "policy_version"),
         ({"reject_threshold": 1.5}, "reject_threshold"),
+        ({"reject_threshold": True}, "reject_threshold"),
+        ({"reject_threshold": "0.5"}, "reject_threshold"),
+        ({"per_user_reject_thresholds": {"a": "0.5"}}, "per_user_reject_thresholds"),
         ({"per_user_reject_thresholds": {"a": -0.1}}, "per_user_reject_thresholds"),
         ({"calibration_method": None}, "set together"),
         ({"extra": 1}, "extra"),

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -191,8 +191,11 @@ class InferencePolicy(BaseModel):
     model_label_set: list[str]
     calibrator_store_dir: str | None = None
     calibration_method: StoreMethod | None = None
-    reject_threshold: float
-    per_user_reject_thresholds: dict[str, float] = Field(default_factory=dict)
+    # strict: a JSON true or "0.5" is a hand edit gone wrong, not a threshold
+    reject_threshold: float = Field(strict=True)
+    per_user_reject_thresholds: dict[str, Annotated[float, Field(strict=True)]] = Field(
+        default_factory=dict
+    )
     created_at: datetime
     source: str = Field(min_length=1, max_length=64)
     git_commit: str | None = None

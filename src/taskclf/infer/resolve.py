@@ -29,7 +29,7 @@ from taskclf.core.inference_policy import (
 )
 from taskclf.core.model_io import get_active_model, load_metadata, load_model_bundle
 from taskclf.core.paths import Layout
-from taskclf.infer.calibration import load_calibrator_store
+from taskclf.infer.calibration import CalibratorStore, IsotonicCalibrator, load_calibrator_store
 from taskclf.infer.pipeline import PipelineConfig
 from taskclf.infer.taxonomy import load_taxonomy, map_labels
 
@@ -206,6 +206,7 @@ def load_pipeline_config(settings: InferenceSettings, *, num_threads: int = 0) -
                 f"{store.model_schema_hash}, the model uses {metadata.schema_hash}; re-run "
                 "'taskclf train calibrate' for this model"
             )
+        _check_store_classes(store, len(metadata.label_set), settings.calibrator_store_dir.value)
         if store.model_bundle_id not in (None, model_dir.name):
             raise ArtifactError(
                 f"calibrator store '{settings.calibrator_store_dir.value}' was fitted for model "
@@ -261,3 +262,17 @@ def taxonomy_mapper(path: Path | None) -> Callable[[Sequence[str]], list[str]] |
         return map_labels(labels, tax)
 
     return mapper
+
+
+def _check_store_classes(store: CalibratorStore, n_classes: int, store_dir: Path) -> None:
+    """Every isotonic map set of the store has one map per class of the model."""
+    named = {"the global calibrator": store.global_calibrator}
+    named |= {
+        f"user {uid[:40]!r}'s calibrator": store.user_calibrators[uid] for uid in store.user_ids
+    }
+    for name, calibrator in named.items():
+        if isinstance(calibrator, IsotonicCalibrator) and calibrator.n_classes != n_classes:
+            raise ArtifactError(
+                f"calibrator store '{store_dir}': {name} has {calibrator.n_classes} classes, "
+                f"the model {n_classes}; re-run 'taskclf train calibrate' for this model"
+            )
