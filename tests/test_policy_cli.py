@@ -241,6 +241,7 @@ def test_inference_refuses_a_policy_that_does_not_match_its_model(
     home.inference_policy.write_text(json.dumps(policy | {field: value}))
     with pytest.raises(PolicyError, match=re.escape(error)):
         load_pipeline_config(resolve_settings(home))
+    assert _cli(home, "policy", "show") == 2  # shown, then said to be invalid
     # the policy's per-user thresholds still apply with the model given by flag: refused too
     with pytest.raises(PolicyError, match=re.escape(error)):
         load_pipeline_config(resolve_settings(home, model_dir=home.run_dir(RUN)))

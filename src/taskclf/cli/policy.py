@@ -49,7 +49,7 @@ def _policy_table(policy: InferencePolicy) -> Table:
 
 @app.command("show")
 def show(ctx: typer.Context) -> None:
-    """Print the policy's fields and whether its model and store still match it."""
+    """Print the policy's fields and whether its model and store still match it (exit 2 if not)."""
     from taskclf.core.inference_policy import load_inference_policy, validate_policy
 
     layout = get_state(ctx).layout
@@ -65,7 +65,7 @@ def show(ctx: typer.Context) -> None:
         validate_policy(policy, layout)
     except ArtifactError as exc:
         console.print(f"[bold red]invalid:[/] {escape(str(exc))}")
-        return
+        raise typer.Exit(2) from None  # inference refuses this policy too
     console.print("[bold green]valid:[/] the model loads and the store was fitted for it")
 
 
