@@ -286,7 +286,7 @@ def test_a_directory_that_is_not_a_store_is_never_replaced(tmp_path: Path) -> No
     before = sorted(str(p.relative_to(other)) for p in other.rglob("*"))
     with pytest.raises(ArtifactError, match="not a calibrator store") as info:
         save_calibrator_store(_store({"alice": 0.7}), other)
-    assert "2 entries, no store.json" in str(info.value)
+    assert "not a calibrator store: 2 other entries (e.g. 'active.json')" in str(info.value)
     assert sorted(str(p.relative_to(other)) for p in other.rglob("*")) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]  # no staging left
     (tmp_path / "file").write_text("x")
@@ -300,3 +300,7 @@ def test_a_directory_that_is_not_a_store_is_never_replaced(tmp_path: Path) -> No
     (tmp_path / "empty" / "store.json").unlink()
     save_calibrator_store(_store({"carol": 0.7}), tmp_path / "empty")
     assert load_calibrator_store(tmp_path / "empty").user_ids == ["carol"]
+    (tmp_path / "empty" / "my-notes.txt").write_text("mine")  # a store with a file of mine
+    with pytest.raises(ArtifactError, match="a calibrator store with 1 other entries"):
+        save_calibrator_store(_store({"dave": 0.7}), tmp_path / "empty")
+    assert (tmp_path / "empty" / "my-notes.txt").read_text() == "mine"

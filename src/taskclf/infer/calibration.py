@@ -298,9 +298,10 @@ _STORE_ENTRIES = frozenset(
 def check_store_target(store_dir: Path) -> None:
     """Refuse to replace a directory that is not a calibrator store (a wrong ``--out``).
 
-    A store is replaced as a whole, so only a new or empty directory, one with a store
-    manifest, or one holding nothing but a store's own entries (a store missing its manifest)
-    may go. A path that exists and is not a directory is refused as well.
+    A store is replaced as a whole, so only a new or empty directory, or one holding nothing
+    but a store's own entries (its manifest, global and users' files, fit report), may go: a
+    file of the user's own inside would be deleted with it. A path that exists and is not a
+    directory is refused as well.
 
     Raises:
         ArtifactError: ``store_dir`` is something else.
@@ -310,12 +311,14 @@ def check_store_target(store_dir: Path) -> None:
     if not store_dir.is_dir():
         return
     names = {p.name for p in store_dir.iterdir()}
-    if STORE_MANIFEST_FILE in names or names <= _STORE_ENTRIES:
+    foreign = sorted(names - _STORE_ENTRIES)
+    if not foreign:
         return
+    what = "a calibrator store with" if STORE_MANIFEST_FILE in names else "not a calibrator store:"
     raise ArtifactError(
-        f"'{store_dir}' is a directory with other files ({len(names)} entries, no "
-        f"{STORE_MANIFEST_FILE}), not a calibrator store; writing the store there would replace "
-        "it as a whole. Choose a new or empty directory for the store"
+        f"'{store_dir}' is {what} {len(foreign)} other entries (e.g. {foreign[0][:40]!r}); "
+        "writing the store there would replace the directory as a whole. Move them out, or "
+        "choose a new or empty directory for the store"
     )
 
 
