@@ -135,6 +135,7 @@ def test_save_load_remove_round_trip(bound: tuple) -> None:
         ({"policy_version": 7}, "policy_version"),
         ({"reject_threshold": 1.5}, "reject_threshold"),
         ({"reject_threshold": True}, "reject_threshold"),
+        ({"model_dir": "models/a\x00b"}, "field model_dir: Value error, a path must not contain"),
         ({"reject_threshold": "0.5"}, "reject_threshold"),
         ({"per_user_reject_thresholds": {"a": "0.5"}}, "per_user_reject_thresholds"),
         ({"per_user_reject_thresholds": {"a": -0.1}}, "per_user_reject_thresholds"),

@@ -209,6 +209,13 @@ class InferencePolicy(BaseModel):
             )
         return v
 
+    @field_validator("model_dir", "calibrator_store_dir")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("a path must not contain a NUL character")
+        return v
+
     @field_validator("reject_threshold")
     @classmethod
     def _thr(cls, v: float) -> float:
