@@ -112,8 +112,16 @@ def test_the_baseline_maps_through_the_homes_taxonomy(
 
     layout = Layout.resolve(tmp_path / "home")
     shutil.copytree(template.layout.home, layout.home)
-    args = ["infer", "baseline", "--from", FIRST_DAY.isoformat(), "--to", FIRST_DAY.isoformat()]
+    day = FIRST_DAY.isoformat()
+    assert run(["--home", str(layout.home), "infer", "batch", "--from", day, "--to", day]) == 0
+    capsys.readouterr()
+    args = ["infer", "baseline", "--from", day, "--to", day]
     assert run(["--home", str(layout.home), *args]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    n_users = len(template.timezones)
+    assert f"note: replaced {n_users} day file(s) of predictions by model {template.run_id}" in out
+    assert run(["--home", str(layout.home), *args]) == 0  # baseline over baseline: no note
+    assert "note: replaced" not in capsys.readouterr().out
     got = pd.concat(
         [pd.read_parquet(p) for p in layout.predictions_dir.glob("date=*/*.parquet")],
         ignore_index=True,

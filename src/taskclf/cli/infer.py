@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -68,6 +69,11 @@ def _summary(result: BatchResult) -> None:
     if result.queued:
         console.print(
             f"{result.queued} unsure minute(s) queued for labeling ('taskclf labels show-queue')"
+        )
+    for model, n in result.replaced.items():
+        console.print(
+            f"[yellow]note:[/] replaced {n} day file(s) of predictions by model {escape(model)}; "
+            "'taskclf infer batch' over those days brings them back"
         )
 
 

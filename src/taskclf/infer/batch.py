@@ -8,7 +8,7 @@ local date), ``segments.json``, the daily reports, and queues unsure minutes for
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -64,6 +64,7 @@ class BatchResult:
     segments_file: Path
     report_files: list[Path]
     queued: int
+    replaced: dict[str, int] = field(default_factory=dict)  # model id -> day files replaced
 
 
 def load_range_features(
@@ -257,9 +258,11 @@ def run_baseline_inference(
         config.user_timezones,
         config.timezone,
     )
+    replaced = _models_in(layout, predictions, days, keep=pipeline_config.model_id)
     files = write_prediction_partitions(layout, predictions, days)
     segments_path = write_segments(layout.segments_file, result.segments)
     return BatchResult(
+        replaced=replaced,
         rows=len(predictions),
         users=sorted(predictions["user_id"].unique().tolist()),
         predictions=predictions,
@@ -269,3 +272,29 @@ def run_baseline_inference(
         report_files=[],
         queued=0,
     )
+
+
+def _models_in(
+    layout: Layout, predictions: pd.DataFrame, days: pd.Series, *, keep: str
+) -> dict[str, int]:
+    """Models other than ``keep`` whose day files these predictions will replace, with counts.
+
+    Reads only the ``model_id`` column of the existing files (an unreadable one counts as
+    ``"unreadable"``).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found: dict[str, int] = {}
+    pairs = pd.DataFrame({"user": predictions["user_id"], "day": days}).drop_duplicates()
+    for user, day in pairs.itertuples(index=False):
+        path = layout.predictions_partition(day, user)
+        if not path.exists():
+            continue
+        try:
+            ids = set(pq.read_table(path, columns=["model_id"]).column(0).to_pylist())
+        except (OSError, KeyError, pa.ArrowException):  # replaced all the same
+            ids = {"unreadable"}
+        for model in sorted(str(i) for i in ids - {keep}):
+            found[model] = found.get(model, 0) + 1
+    return found
