@@ -112,5 +112,27 @@ def test_an_unreadable_artifact_is_a_problem_not_a_failure(template, tmp_path, c
     shutil.copytree(template.layout.home, home)
     Layout.resolve(home).inference_policy.write_text("{not json", encoding="utf-8")
     out = _status(home, capsys)
-    assert "problem: inference policy:" in out
+    assert "problem: inference policy '" in out and "not readable JSON" in out
     assert "inference policy: none" in out
+
+
+def test_a_policy_that_no_longer_matches_its_model_sends_back_to_personalize(
+    template, tmp_path, capsys, monkeypatch
+) -> None:
+    import json
+
+    from taskclf.cli._common import console
+
+    monkeypatch.setattr(console, "_width", 300)  # the long path on one line
+
+    home = tmp_path / "home"
+    shutil.copytree(template.layout.home, home)
+    layout = Layout.resolve(home)
+    assert home_status(layout).policy_ok
+    policy = json.loads(layout.inference_policy.read_text())
+    layout.inference_policy.write_text(json.dumps(policy | {"model_schema_hash": "0" * 12}))
+    got = home_status(layout)
+    assert not got.policy_ok
+    assert next_step(got).startswith("the inference policy is invalid (see 'problem'), personalize")
+    out = _status(home, capsys)
+    assert f"problem: inference policy '{layout.inference_policy}': model_schema_hash" in out

@@ -74,6 +74,7 @@ class HomeStatus:
     predictions: DayCoverage
     taxonomy: bool
     problems: list[str] = field(default_factory=list)
+    policy_ok: bool = True  # False: a policy file that inference refuses
 
 
 def _coverage(parts: list[tuple[str, date, Path]]) -> DayCoverage:
@@ -127,7 +128,11 @@ def _events(layout: Layout) -> list[tuple[str, date, Path]]:
 
 def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
     """Gather the status of ``layout`` (see the module docstring)."""
-    from taskclf.core.inference_policy import load_inference_policy, read_store_manifest
+    from taskclf.core.inference_policy import (
+        load_inference_policy,
+        read_store_manifest,
+        validate_policy,
+    )
     from taskclf.labels.store import LabelStore
 
     problems: list[str] = []
@@ -149,6 +154,7 @@ def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
         problems.append(f"active model: {exc}")
     policy_model = calibration = None
     personalized = 0
+    policy_ok = True
     try:
         policy = load_inference_policy(layout)
         if policy is not None:
@@ -157,8 +163,13 @@ def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
                 store = layout.home / policy.calibrator_store_dir  # an absolute one stays
                 manifest = read_store_manifest(store)
                 calibration, personalized = manifest.method, manifest.user_count
+            validate_policy(policy, layout)  # inference refuses a policy that fails this
     except TaskclfError as exc:
-        problems.append(f"inference policy: {exc}")
+        text = str(exc)
+        problems.append(
+            text if text.startswith("inference policy") else f"inference policy: {text}"
+        )
+        policy_ok = False
     if active is not None:
         try:
             schema_version = load_metadata(layout.run_dir(active)).schema_version
@@ -184,6 +195,7 @@ def home_status(layout: Layout, *, schema_version: str = "v3") -> HomeStatus:
         predictions=_coverage(_by_day_dirs(layout.predictions_dir)),
         taxonomy=layout.taxonomy_file.exists(),
         problems=problems,
+        policy_ok=policy_ok,
     )
 
 
@@ -216,10 +228,11 @@ def next_step(status: HomeStatus) -> str:
         )
     if status.active_model is None:
         return f"train a model on your labels: taskclf train lgbm {_range(status.features)}"
-    if status.policy_model is None:
+    if status.policy_model is None or not status.policy_ok:
+        redo = "" if status.policy_ok else "the inference policy is invalid (see 'problem'), "
         return (
-            f"personalize: taskclf train calibrate {_range(status.features)}, then taskclf "
-            f"train tune-reject {_range(status.features)} --write-policy"
+            f"{redo}personalize: taskclf train calibrate {_range(status.features)}, then "
+            f"taskclf train tune-reject {_range(status.features)} --write-policy"
         )
     if not status.predictions.days:
         return f"predict: taskclf infer batch {_range(status.features)}"
