@@ -195,3 +195,27 @@ def _check_records(
     assert records.loc[swapped, "is_rejected"].all()
     assert (records.loc[~swapped, "model_id"] == template.run_id).all()
     assert not records.loc[~swapped, "is_rejected"].all()
+
+
+@pytest.mark.parametrize("fails", [True, False])
+def test_no_wait_after_the_last_poll_max_polls_allows(fails: bool) -> None:
+    from taskclf.core.errors import SourceError
+    from taskclf.infer.online import OnlineLoop, PollStats
+
+    class Loop(OnlineLoop):
+        def __init__(self) -> None:  # only what run() uses
+            self.stats = PollStats()
+
+        def poll_once(self) -> pd.DataFrame:
+            self.stats.polls += 1
+            if fails:
+                raise SourceError("server unreachable")
+            return pd.DataFrame()
+
+        def finish(self) -> list[date]:
+            return []
+
+    slept: list[float] = []
+    stats = Loop().run(poll_seconds=5.0, max_polls=3, sleep=slept.append)
+    assert stats.polls == 3
+    assert slept == ([10.0, 20.0] if fails else [5.0, 5.0])  # two waits between three polls

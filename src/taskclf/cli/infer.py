@@ -239,6 +239,7 @@ def online(
     settings = resolve()
     print_settings(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request and bucket
     host = aw_host or config.aw_host
     every = poll_seconds or DEFAULT_POLL_SECONDS
     uid = config.user_id if user_id is None else user_id

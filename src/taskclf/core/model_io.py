@@ -171,7 +171,10 @@ def _read_json(path: Path) -> Any:
 def verify_bundle_files(run_dir: Path) -> dict[str, Any]:
     """Check presence, manifest format version and every checksum; return the manifest."""
     if not run_dir.is_dir():
-        raise ArtifactError(f"model bundle '{run_dir}' does not exist or is not a directory")
+        raise ArtifactError(
+            f"model bundle '{run_dir}' does not exist or is not a directory; 'taskclf model "
+            "list' shows the bundles there are"
+        )
     for name in (*BUNDLE_FILES, MANIFEST):
         if not (run_dir / name).is_file():
             raise ArtifactError(

@@ -357,31 +357,48 @@ class OnlineLoop:
                     written = self.poll_once()
                 except SourceError as exc:
                     self.stats.server_errors += 1
-                    backoff = self._failed(exc, backoff, poll_seconds, sleep)
+                    backoff = self._failed(
+                        exc, backoff, poll_seconds, self._pause(sleep, max_polls)
+                    )
                     continue
                 except Exception as exc:  # the per-poll guard: log, count, keep running
                     self.stats.poll_errors += 1
                     log.exception("online poll failed")
-                    backoff = self._failed(exc, backoff, poll_seconds, sleep)
+                    backoff = self._failed(
+                        exc, backoff, poll_seconds, self._pause(sleep, max_polls)
+                    )
                     continue
                 backoff = poll_seconds
                 if on_poll is not None:
                     on_poll(written)
-                sleep(poll_seconds)
+                pause = self._pause(sleep, max_polls)
+                if pause is not None:
+                    pause(poll_seconds)
         except KeyboardInterrupt:
             log.info("interrupted; writing final records, segments and report")
         finally:
             self.finish()
         return self.stats
 
+    def _pause(
+        self, sleep: Callable[[float], None], max_polls: int | None
+    ) -> Callable[[float], None] | None:
+        """``sleep``, or None (no wait) after the last poll ``max_polls`` allows."""
+        if max_polls is not None and self.stats.polls >= max_polls:
+            return None
+        return sleep
+
     def _failed(
         self,
         exc: Exception,
         backoff: float,
         poll_seconds: float,
-        sleep: Callable[[float], None],
+        sleep: Callable[[float], None] | None,
     ) -> float:
         self.stats.last_error = str(exc)
+        if sleep is None:
+            log.warning("online poll failed (%s); that was the last poll (--max-polls)", exc)
+            return backoff
         # doubling, capped; never shorter than a normal poll interval
         backoff = min(max(backoff, poll_seconds) * 2, max(MAX_BACKOFF_SECONDS, poll_seconds))
         log.warning("online poll failed (%s); retrying in %.0f s", exc, backoff)

@@ -138,7 +138,7 @@ def _conflict_message(span: LabelSpan, hard: Sequence[StoredSpan]) -> str:
         )
     else:
         advice = (
-            "change the times, or pass overwrite=True (CLI: --overwrite) to cut the stored span"
+            "change the times, or add it with --overwrite (overwrite=True) to cut the stored span"
         )
     return f"{head}{listed}{more}; {advice}"
 
