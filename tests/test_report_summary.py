@@ -128,6 +128,10 @@ def test_without_dates_the_summary_covers_the_last_seven_days(tmp_path, capsys) 
     assert run(["--home", str(layout.home), "report", "summary"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"for {today - timedelta(days=6)}..{today}" in err
+    # and says which dates do have predictions
+    import re
+
+    assert re.search(r"\(there are predictions for 2026-\d\d-\d\d\.\.2026-\d\d-\d\d\)", err)
 
 
 @pytest.mark.parametrize(

@@ -185,10 +185,12 @@ def reports_in_range(
     predictions = read_prediction_partitions(layout, date_from, date_to, user_ids=user_ids)
     if predictions.empty:
         who = f" for user(s) {', '.join(map(repr, user_ids))}" if user_ids else ""
+        days = sorted(p.name[5:] for p in layout.predictions_dir.glob("date=*") if p.is_dir())
+        have = f" (there are predictions for {days[0]}..{days[-1]})" if days else ""
         raise InputError(
             f"no predictions{who} for {date_from.isoformat()}..{date_to.isoformat()} under "
-            f"'{layout.predictions_dir}'; run 'taskclf infer batch --from "
-            f"{date_from.isoformat()} --to {date_to.isoformat()}' first"
+            f"'{layout.predictions_dir}'{have}; run 'taskclf infer batch --from "
+            f"{date_from.isoformat()} --to {date_to.isoformat()}' first, or report other dates"
         )
     segments = read_segments(layout.segments_file) if layout.segments_file.exists() else None
     reports = build_daily_reports(
