@@ -115,6 +115,8 @@ def test_calibrate_tune_and_policy_commands(home: Layout, capsys: pytest.Capture
         _cli(home, "policy", "create", "--model-dir", f"models/{RUN}", "--reject-threshold", "0.4")
         == 0
     )
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: it replaced the policy from tune-reject (threshold" in out
     created = load_inference_policy(home)
     assert created is not None and created.reject_threshold == 0.4
     assert created.calibrator_store_dir == "artifacts/calibrator_store"  # the default store

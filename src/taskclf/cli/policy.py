@@ -96,6 +96,7 @@ def create(
     """Write a validated policy binding a model, its calibrator store and a threshold."""
     from taskclf.core.inference_policy import (
         build_inference_policy,
+        load_inference_policy,
         save_inference_policy,
         validate_policy,
     )
@@ -111,9 +112,20 @@ def create(
         layout, run_dir, calibrator_store_dir=store, reject_threshold=reject_threshold
     )
     validate_policy(policy, layout)
+    try:
+        before = load_inference_policy(layout)
+    except ArtifactError:
+        before = None  # an unreadable policy is simply replaced
     path = save_inference_policy(policy, layout)
     console.print(_policy_table(policy))
     console.print(f"Inference policy written to {escape(str(path))}")
+    if before is not None:
+        per_user = len(before.per_user_reject_thresholds)
+        console.print(
+            f"[yellow]note:[/] it replaced the policy from {escape(before.source)} (threshold "
+            f"{before.reject_threshold:.4g}, {per_user} per-user threshold(s), created "
+            f"{before.created_at:%Y-%m-%d %H:%M} UTC)"
+        )
 
 
 @app.command("remove")
