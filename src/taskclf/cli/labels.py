@@ -359,7 +359,10 @@ def weak_rules_cmd(
         )
     console.print(table)
     if run.fill is None:
-        console.print(f"Dry run: {len(run.proposals)} span(s) proposed; --apply stores them.")
+        console.print(
+            f"Dry run: {len(run.proposals)} span(s) proposed; --apply stores the parts of them "
+            "no label covers yet (labeled time is kept)."
+        )
     else:
         console.print(
             f"Stored {len(run.fill.added)} weak span(s) ({run.fill.added_seconds / 60:.0f} of "
