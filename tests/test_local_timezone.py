@@ -74,7 +74,7 @@ def test_ingest_names_the_zone_it_uses(tmp_path, monkeypatch) -> None:
     assert second.exit_code == 0 and "this machine's" not in second.output
 
 
-def test_ingest_saves_the_given_zone_for_the_user(tmp_path, capsys) -> None:
+def test_ingest_saves_the_given_zone_for_the_user(tmp_path, capsys, monkeypatch) -> None:
     from conftest import REAL_DATA
     from taskclf.cli.main import run
 
@@ -93,8 +93,14 @@ def test_ingest_saves_the_given_zone_for_the_user(tmp_path, capsys) -> None:
     code, out = ingest("--user-id", "m", "--timezone", "America/Detroit")
     assert code == 0 and "time zone of user 'm': America/Detroit" in out, out
     assert load_config(layout).timezone_for("m") == "America/Detroit"
-    assert load_config(layout).timezone == "UTC"  # the machine's (TZ=UTC), now pinned
+    assert load_config(layout).timezone == "UTC"  # the machine's (TZ=UTC) ...
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    assert load_config(layout).timezone == "Asia/Tokyo"  # ... not pinned: it follows it
+    assert "\ntimezone" not in "\n" + layout.config_file.read_text(encoding="utf-8")
     layout.features_dir().mkdir(parents=True)
     code, out = ingest("--user-id", "m", "--timezone", "Europe/Warsaw")
     assert code == 0 and "it was America/Detroit; rebuild this user's features" in out
     assert load_config(layout).user_timezones == {"m": "Europe/Warsaw"}
+    save_config(layout, Config(timezone="Europe/Paris"))  # a zone set in the file stays
+    code, out = ingest("--user-id", "m", "--timezone", "Europe/Warsaw")
+    assert code == 0 and load_config(layout).timezone == "Europe/Paris"

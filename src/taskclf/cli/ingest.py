@@ -53,7 +53,7 @@ _TIMEZONE = typer.Option(
 
 def _config_for(layout: Layout, config: Config, user_id: str | None, zone: str | None) -> None:
     """Save ``--timezone`` for the user, or say which zone a home without a config uses."""
-    from taskclf.core.config import Config, save_config
+    from taskclf.core.config import Config, config_has_timezone, save_config
     from taskclf.core.types import validate_user_id
 
     uid = validate_user_id(user_id, where="given with --user-id") if user_id else config.user_id
@@ -61,7 +61,11 @@ def _config_for(layout: Layout, config: Config, user_id: str | None, zone: str |
         before = config.timezone_for(uid)
         # validated first: a bad zone or user id is an error (exit 2) and nothing is written
         zones = {**config.user_timezones, uid: zone}
-        save_config(layout, Config.model_validate({**config.model_dump(), "user_timezones": zones}))
+        save_config(
+            layout,
+            Config.model_validate({**config.model_dump(), "user_timezones": zones}),
+            write_timezone=config_has_timezone(layout),  # the machine's zone is not pinned
+        )
         console.print(f"time zone of user '{uid}': {zone} (saved in '{layout.config_file}')")
         if before != zone and layout.features_dir().is_dir():
             console.print(

@@ -78,11 +78,25 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def save_config(layout: Layout, config: Config) -> Path:
-    """Write ``config.toml`` atomically."""
+def config_has_timezone(layout: Layout) -> bool:
+    """Whether ``config.toml`` exists and sets ``timezone`` (else the machine's zone applies)."""
+    try:
+        return "timezone" in tomllib.loads(layout.config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file '{layout.config_file}' is not valid TOML: {exc}") from None
+
+
+def save_config(layout: Layout, config: Config, *, write_timezone: bool = True) -> Path:
+    """Write ``config.toml`` atomically.
+
+    ``write_timezone=False`` leaves the ``timezone`` key out, so the machine's zone keeps
+    applying (see :func:`load_config`) instead of being pinned to the one loaded now.
+    """
     lines = [
         f"user_id = {_toml_str(config.user_id)}",
-        f"timezone = {_toml_str(config.timezone)}",
+        *([f"timezone = {_toml_str(config.timezone)}"] if write_timezone else []),
         f"aw_host = {_toml_str(config.aw_host)}",
         "",
         "[user_timezones]",
