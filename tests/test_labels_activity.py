@@ -44,3 +44,18 @@ def test_malformed_events_are_skipped():
 def test_top_apps_ranks_by_seconds_then_name():
     ranked = top_apps({"b": 10.0, "a": 10.0, "c": 30.0, "d": 1.0}, limit=3)
     assert ranked == [AppTime("c", 30.0), AppTime("a", 10.0), AppTime("b", 10.0)]
+
+
+def test_duplicated_or_overlapping_events_never_add_up_to_more_than_the_window():
+    events = [*[_event(0, 60, "Code.exe")] * 3, _event(30, 60, "Slack.exe")]  # 3 copies + overlap
+    totals = app_seconds(events, T0, T0 + timedelta(seconds=60))
+    assert totals == {"Code.exe": 60.0}  # Slack's part after Code's end lies past the window
+    totals = app_seconds(events, T0, T0 + timedelta(seconds=120))
+    assert totals == {"Code.exe": 60.0, "Slack.exe": 30.0}
+    assert sum(totals.values()) <= 120
+
+
+def test_app_names_with_lone_surrogates_are_cleaned():
+    assert app_seconds([_event(0, 5, "co\ud800de")], T0, T0 + timedelta(seconds=60)) == {
+        "co\ufffdde": 5.0
+    }

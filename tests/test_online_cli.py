@@ -73,3 +73,12 @@ def test_online_command_predicts_the_last_hour(
     assert {r["user_id"] for r in lines} == {user.user_id}
     assert {r["model_id"] for r in lines} == {template.run_id}
     assert sorted(home.online_dir.rglob("*.segments.json"))
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_bad_poll_seconds_exit_2_before_any_poll(template, tmp_path, capsys, value) -> None:
+    home = fresh_home(template, tmp_path / "home")
+    args = ["infer", "online", "--aw-host", "http://127.0.0.1:9", "--max-polls", "1"]
+    assert run(["--home", str(home.home), *args, "--poll-seconds", value]) == 2
+    assert "--poll-seconds must be a number of seconds" in capsys.readouterr().err
+    assert not home.online_dir.exists()

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from taskclf.cli._common import console, get_state, require_range
 from taskclf.core.defaults import DEFAULT_POLL_SECONDS, DEFAULT_REJECT_THRESHOLD
+from taskclf.core.errors import InputError
 from taskclf.core.time import parse_date
 
 if TYPE_CHECKING:
@@ -241,7 +242,9 @@ def online(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request and bucket
     host = aw_host or config.aw_host
-    every = poll_seconds or DEFAULT_POLL_SECONDS
+    every = DEFAULT_POLL_SECONDS if poll_seconds is None else poll_seconds
+    if not 0.0 < every <= 86_400.0:  # NaN fails too
+        raise InputError(f"--poll-seconds must be a number of seconds in (0, 86400], got {every}")
     uid = config.user_id if user_id is None else user_id
     zone = config.timezone_for(uid)
 

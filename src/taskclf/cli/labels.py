@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from taskclf.cli._common import compact_table, console, get_state, require_range
 from taskclf.core.errors import InputError
@@ -232,7 +233,7 @@ def label_now_cmd(
     table.add_column("app")
     table.add_column("seconds", justify="right")
     for item in result.activity:
-        table.add_row(item.app, f"{item.seconds:.0f}")
+        table.add_row(Text(item.app), f"{item.seconds:.0f}")  # an app name is not markup
     if not result.activity:
         console.print("ActivityWatch recorded no window activity in that time.")
     else:

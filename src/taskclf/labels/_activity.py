@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from taskclf.adapters.activitywatch.export import clean_text
 from taskclf.core.time import ensure_utc
 
 #: Short timeout: the label is stored already; the summary must not keep the user waiting.
@@ -29,22 +30,32 @@ class AppTime:
 def app_seconds(
     events: Iterable[Mapping[str, Any]], start: datetime, end: datetime
 ) -> dict[str, float]:
-    """Seconds per app of window ``events`` clipped to ``[start, end)`` (bad events skipped)."""
-    totals: dict[str, float] = defaultdict(float)
+    """Seconds per app of window ``events`` clipped to ``[start, end)`` (bad events skipped).
+
+    One window is in the foreground at a time: events are taken in start order and each
+    counts only after the previous one's end, so duplicated or overlapping events never add
+    up to more than the range.
+    """
+    spans: list[tuple[datetime, datetime, str]] = []
     for event in events:
         data = event.get("data")
         app = data.get("app") if isinstance(data, Mapping) else None
         try:
             ts = datetime.fromisoformat(str(event.get("timestamp")))
             duration = float(event.get("duration", 0.0))
-        except (TypeError, ValueError):
+            stop = ts + timedelta(seconds=duration)
+        except (TypeError, ValueError, OverflowError):
             continue
         if not isinstance(app, str) or ts.tzinfo is None or not duration > 0:
             continue
-        lo = max(ts, start)
-        hi = min(ts + timedelta(seconds=duration), end)
+        spans.append((ts, stop, clean_text(app)))
+    totals: dict[str, float] = defaultdict(float)
+    covered = start
+    for ts, stop, app in sorted(spans):
+        lo, hi = max(ts, covered), min(stop, end)
         if hi > lo:
             totals[app] += (hi - lo).total_seconds()
+            covered = hi
     return dict(totals)
 
 
