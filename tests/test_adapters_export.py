@@ -143,3 +143,23 @@ def test_real_exports_parse():
     for name in ("ania", "karolina"):
         afk = parse_afk_csv(REAL_DATA / f"aw_twd_{name}_afk.csv", bucket_id="afk")
         assert len(afk.events) == {"ania": 4723, "karolina": 1577}[name]
+
+
+def test_server_events_skip_what_cannot_be_read_and_keep_indices():
+    from taskclf.adapters.activitywatch.export import parse_server_events
+
+    raw = [
+        _ev("2024-01-01T09:00:00Z", 1.0, app="a", title="t"),
+        _ev("2024-01-01T09:00:01Z", -1.0, app="b", title="t"),  # negative duration
+        "not an object",
+        _ev("2024-01-01T09:00:02Z", 2.0, app="c", title="t"),
+    ]
+    got = parse_server_events("w", WINDOW, raw, where="server x")
+    assert got.kept == (0, 3)
+    assert [e.data["app"] for e in got.events] == ["a", "c"]
+    assert [p.split(":")[1].strip() for p in got.problems] == [
+        "bucket 'w' event 1",
+        "bucket 'w' event 2",
+    ]
+    with pytest.raises(InputError, match="'events' must be a list"):
+        parse_server_events("w", WINDOW, {"no": "list"}, where="server x")

@@ -107,3 +107,21 @@ def test_live_ingest_unreachable_writes_nothing(aw_server, layout):
         ]
     )
     assert code == 2
+
+
+@pytest.mark.awserver
+def test_an_event_taskclf_cannot_read_is_skipped_with_a_note(aw_server, tmp_path):
+    _import(aw_server.url)
+    layout = Layout.resolve(tmp_path / "live")
+    before = ingest_live(layout, *DAYS, aw_host=aw_server.url, user_id="u").events_by_kind
+    bucket = "aw-watcher-window_LAPTOP-MCRJASPH"
+    bad = {"timestamp": "2023-11-18T12:00:00+00:00", "duration": -5, "data": {"app": 5}}
+    r = httpx.post(f"{aw_server.url}/api/0/buckets/{bucket}/events", json=[bad], timeout=10)
+    assert r.status_code == 200, r.text[:200]
+    again = ingest_live(
+        Layout.resolve(tmp_path / "again"), *DAYS, aw_host=aw_server.url, user_id="u"
+    )
+    assert again.events_by_kind == before  # every other event still read
+    (note,) = [n for n in again.notes if "skipped" in n]
+    assert note.startswith(f"1 event(s) of bucket '{bucket}' skipped: taskclf cannot read them")
+    assert "'duration' must be between 0 and" in note

@@ -39,7 +39,7 @@ from taskclf.adapters.activitywatch.export import (
     SUPPORTED_TYPES,
     AWEvent,
     ParsedBucket,
-    parse_events,
+    parse_server_events,
 )
 from taskclf.core.config import Config, load_or_create_title_secret
 from taskclf.core.defaults import (
@@ -85,6 +85,7 @@ class PollStats:
     poll_errors: int = 0
     policy_reloads: int = 0
     policy_rejections: int = 0
+    events_skipped: int = 0  # server events taskclf cannot read (logged, never retried)
     last_error: str | None = None
     days: set[date] = field(default_factory=set)
 
@@ -212,9 +213,16 @@ class OnlineLoop:
             known = self._fetch_from.get(bid)
             since = horizon if known is None else min(known, horizon)
             raw = self.client.get_events(bid, since, now)
-            parsed = parse_events(bid, str(btype), raw, where=f"server {self.client.base_url}")
-            ids = [ev.get("id") if isinstance(ev, dict) else None for ev in raw]
-            events = self._unclip(bid, parsed, ids, since, known)
+            got = parse_server_events(bid, str(btype), raw, where=f"server {self.client.base_url}")
+            if got.problems:
+                self.stats.events_skipped += len(got.problems)
+                log.warning(
+                    "skipped %d event(s) taskclf cannot read; the first: %s",
+                    len(got.problems),
+                    got.problems[0],
+                )
+            ids = [raw[i].get("id") for i in got.kept]
+            events = self._unclip(bid, got.events, ids, since, known)
             if events:
                 latest = _from_us(max(e.start_us for e in events))
                 self._fetch_from[bid] = max(latest, known) if known is not None else latest

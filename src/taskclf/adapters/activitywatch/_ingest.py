@@ -23,8 +23,8 @@ from taskclf.adapters.activitywatch.export import (
     ParsedBucket,
     hosts_of,
     parse_afk_csv,
-    parse_events,
     parse_export,
+    parse_server_events,
 )
 from taskclf.core.config import load_config, load_or_create_title_secret
 from taskclf.core.errors import InputError
@@ -152,7 +152,13 @@ def ingest_live(
                 notes.append(f"bucket {bid!r} of type {btype!r} ignored")
                 continue
             raw = client.get_events(bid, start, end)
-            events = parse_events(bid, str(btype), raw, where=f"server {host}")
+            got = parse_server_events(bid, str(btype), raw, where=f"server {host}")
+            events = got.events
+            if got.problems:
+                notes.append(
+                    f"{len(got.problems)} event(s) of bucket {bid!r} skipped: taskclf cannot "
+                    f"read them; the first: {got.problems[0]}"
+                )
             hostname = meta.get("hostname")
             buckets.append(
                 ParsedBucket(

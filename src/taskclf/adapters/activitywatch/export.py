@@ -227,6 +227,48 @@ def parse_events(
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class ServerEvents:
+    """A live server's events of one bucket: the readable ones and what was skipped.
+
+    ``kept[j]`` is the index in the server's list of ``events[j]``; ``problems`` holds one
+    message per skipped event (none of them shows a title).
+    """
+
+    events: tuple[AWEvent, ...]
+    kept: tuple[int, ...]
+    problems: tuple[str, ...]
+
+
+def parse_server_events(
+    bucket_id: str, bucket_type: str, events: Any, *, where: str
+) -> ServerEvents:
+    """:func:`parse_events` for a live server: an event taskclf cannot read is skipped.
+
+    A file is re-exported when it is corrupt; a server keeps returning its bad event on
+    every query, so one odd event must not stop every other one from being read.
+
+    Raises:
+        InputError: ``events`` is not a list.
+    """
+    if not isinstance(events, list):
+        raise InputError(
+            f"{where}: bucket {bucket_id!r}: 'events' must be a list, got {type(events).__name__}"
+        )
+    out: list[AWEvent] = []
+    kept: list[int] = []
+    problems: list[str] = []
+    for i, ev in enumerate(events):
+        try:
+            (parsed,) = parse_events(bucket_id, bucket_type, [ev], where=where)
+        except InputError as exc:
+            problems.append(str(exc).replace(" event 0:", f" event {i}:", 1))
+            continue
+        out.append(parsed)
+        kept.append(i)
+    return ServerEvents(tuple(out), tuple(kept), tuple(problems))
+
+
 def _bucket_list(raw: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
     if not isinstance(raw, dict) or "buckets" not in raw:
         raise InputError(
