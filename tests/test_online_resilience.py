@@ -219,3 +219,25 @@ def test_no_wait_after_the_last_poll_max_polls_allows(fails: bool) -> None:
     stats = Loop().run(poll_seconds=5.0, max_polls=3, sleep=slept.append)
     assert stats.polls == 3
     assert slept == ([10.0, 20.0] if fails else [5.0, 5.0])  # two waits between three polls
+
+
+def test_unclip_restores_clipped_starts_but_not_for_a_reused_id() -> None:
+    from types import SimpleNamespace
+
+    from taskclf.adapters.activitywatch.export import AWEvent
+    from taskclf.infer.online import OnlineLoop, _from_us
+
+    loop = SimpleNamespace(_seen={})
+    s = 1_000_000
+
+    def unclip(start: int, dur: int, since: int) -> list[AWEvent]:
+        ev = AWEvent(start * s, dur * s, {"app": "a"})
+        return OnlineLoop._unclip(loop, "w", [ev], [7], _from_us(since * s), _from_us(0))  # type: ignore[arg-type]
+
+    assert [e.start_us for e in unclip(100, 50, 60)] == [100 * s]
+    # the same event, clipped by the server at ``since`` = 120 and grown: its start comes back
+    (grown,) = unclip(120, 40, 120)
+    assert (grown.start_us, grown.duration_us) == (100 * s, 60 * s)
+    # after a delete the server reuses id 7 for a new event: it keeps its own start
+    (new,) = unclip(500, 5, 400)
+    assert (new.start_us, new.duration_us) == (500 * s, 5 * s)

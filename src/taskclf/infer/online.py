@@ -48,7 +48,7 @@ from taskclf.core.defaults import (
     DEFAULT_ONLINE_HISTORY_HOURS,
     DEFAULT_POLL_SECONDS,
 )
-from taskclf.core.errors import ArtifactError, SourceError, TaskclfError
+from taskclf.core.errors import ArtifactError, SourceError, SourceNotFoundError, TaskclfError
 from taskclf.core.paths import Layout
 from taskclf.core.time import floor_minute, local_date, utc_now
 from taskclf.features.text import TitleFeatures
@@ -212,7 +212,11 @@ class OnlineLoop:
                 continue
             known = self._fetch_from.get(bid)
             since = horizon if known is None else min(known, horizon)
-            raw = self.client.get_events(bid, since, now)
+            try:
+                raw = self.client.get_events(bid, since, now)
+            except SourceNotFoundError:  # listed but unreadable (an id with '/', or deleted)
+                log.warning("bucket %r is listed but its events are not found; skipped", bid)
+                continue
             got = parse_server_events(bid, str(btype), raw, where=f"server {self.client.base_url}")
             if got.problems:
                 self.stats.events_skipped += len(got.problems)
@@ -263,7 +267,10 @@ class OnlineLoop:
                     out.append(ev)
                 continue
             before = seen.get(eid)
-            start = ev.start_us if before is None else min(before[0], ev.start_us)
+            start = ev.start_us
+            if before is not None and ev.start_us == cut and before[0] < cut:
+                start = before[0]  # clipped at ``since``: the start remembered for its id
+            # (an id the server reused for a new event, after a delete, keeps its own start)
             if (start, end) == before:
                 continue  # already added, unchanged: skip the normalizing work
             if start < ev.start_us:

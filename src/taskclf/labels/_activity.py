@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from taskclf.adapters.activitywatch.export import clean_text
+from taskclf.core.errors import SourceNotFoundError
 from taskclf.core.time import ensure_utc
 
 #: Short timeout: the label is stored already; the summary must not keep the user waiting.
@@ -78,6 +79,10 @@ def window_activity(
     totals: dict[str, float] = defaultdict(float)
     with AWClient(base_url, timeout=SUMMARY_TIMEOUT_SECONDS, retries=SUMMARY_RETRIES) as client:
         for bucket in client.find_buckets("currentwindow"):
-            for app, sec in app_seconds(client.get_events(bucket, start, end), start, end).items():
+            try:
+                events = client.get_events(bucket, start, end)
+            except SourceNotFoundError:  # listed but unreadable (an id with '/', or deleted)
+                continue
+            for app, sec in app_seconds(events, start, end).items():
                 totals[app] += sec
     return top_apps(totals, limit)

@@ -27,7 +27,7 @@ from taskclf.adapters.activitywatch.export import (
     parse_server_events,
 )
 from taskclf.core.config import load_config, load_or_create_title_secret
-from taskclf.core.errors import InputError
+from taskclf.core.errors import InputError, SourceNotFoundError
 from taskclf.core.paths import Layout
 from taskclf.core.time import date_range_utc
 from taskclf.core.types import validate_user_id
@@ -151,7 +151,11 @@ def ingest_live(
             if btype not in SUPPORTED_TYPES:
                 notes.append(f"bucket {bid!r} of type {btype!r} ignored")
                 continue
-            raw = client.get_events(bid, start, end)
+            try:
+                raw = client.get_events(bid, start, end)
+            except SourceNotFoundError:  # listed but unreadable (an id with '/', or deleted)
+                notes.append(f"bucket {bid!r} is listed but its events are not found; skipped")
+                continue
             got = parse_server_events(bid, str(btype), raw, where=f"server {host}")
             events = got.events
             if got.problems:
