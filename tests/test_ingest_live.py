@@ -125,3 +125,17 @@ def test_an_event_taskclf_cannot_read_is_skipped_with_a_note(aw_server, tmp_path
     (note,) = [n for n in again.notes if "skipped" in n]
     assert note.startswith(f"1 event(s) of bucket '{bucket}' skipped: taskclf cannot read them")
     assert "'duration' must be between 0 and" in note
+
+
+@pytest.mark.awserver
+def test_live_ingest_writes_nothing_past_the_range(aw_server, tmp_path):
+    _import(aw_server.url)
+    bucket = "aw-watcher-window_LAPTOP-MCRJASPH"
+    late = {"timestamp": "2023-11-18T23:59:00+00:00", "duration": 600, "data": {"app": "x"}}
+    r = httpx.post(f"{aw_server.url}/api/0/buckets/{bucket}/events", json=[late], timeout=10)
+    assert r.status_code == 200, r.text[:200]
+    layout = Layout.resolve(tmp_path / "live")
+    ingest_live(layout, DAYS[0], DAYS[0], aw_host=aw_server.url, user_id="u")
+    assert list_event_days(layout, "u") == [DAYS[0]]  # the server's +1 ms is trimmed
+    events = load_events(layout, "u", *date_range_utc(DAYS[0], DAYS[0]))
+    assert events["end_ts"].max() == pd.Timestamp("2023-11-19T00:00:00Z")

@@ -45,7 +45,7 @@ def print_settings(settings: InferenceSettings) -> None:
     """Show every resolved setting and where it came from."""
     table = Table(title="Inference settings")
     for col in ("setting", "value", "source"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # whole paths and run ids, over lines if need be
     for row in settings.rows():
         table.add_row(*row)
     console.print(table)

@@ -227,7 +227,7 @@ def label_now_cmd(
         f"[{s.start_ts.isoformat()}, {s.end_ts.isoformat()}) for {s.user_id}."
     )
     if result.activity is None:
-        console.print(f"[yellow]ActivityWatch server unreachable:[/] {result.aw_error}")
+        console.print(Text("note: ", style="yellow") + Text(f"label stored; {result.aw_error}"))
         return
     table = Table(title="What ActivityWatch saw")
     table.add_column("app")

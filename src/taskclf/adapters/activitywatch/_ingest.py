@@ -20,11 +20,13 @@ from taskclf.adapters.activitywatch.export import (
     AFK,
     SUPPORTED_TYPES,
     WINDOW,
+    AWEvent,
     ParsedBucket,
     hosts_of,
     parse_afk_csv,
     parse_export,
     parse_server_events,
+    to_us,
 )
 from taskclf.core.config import load_config, load_or_create_title_secret
 from taskclf.core.errors import InputError, SourceNotFoundError
@@ -140,6 +142,7 @@ def ingest_live(
     uid = _resolve_user(layout, user_id)
     host = aw_host or load_config(layout).aw_host
     start, end = date_range_utc(date_from, date_to)
+    end_us = to_us(end)
     factory = client_factory or (lambda url: AWClient(url))
     buckets: list[ParsedBucket] = []
     notes: list[str] = []
@@ -157,7 +160,13 @@ def ingest_live(
                 notes.append(f"bucket {bid!r} is listed but its events are not found; skipped")
                 continue
             got = parse_server_events(bid, str(btype), raw, where=f"server {host}")
-            events = got.events
+            # the server clips events to the range but adds 1 ms at its end: trim to it
+            events = tuple(
+                e
+                if e.start_us + e.duration_us <= end_us
+                else AWEvent(e.start_us, max(0, end_us - e.start_us), e.data)
+                for e in got.events
+            )
             if got.problems:
                 notes.append(
                     f"{len(got.problems)} event(s) of bucket {bid!r} skipped: taskclf cannot "
