@@ -148,3 +148,44 @@ def test_cli_exits_2_naming_the_partition_and_writes_nothing(layout, good, comma
     assert code == 2
     assert f"'{path}'" in err and "'hour_of_day'" in err and REBUILD in err
     assert _snapshot(layout.home) == before
+
+
+def test_a_repeated_minute_names_its_partition(layout, good):
+    path = _store(layout, "u1", pd.concat([good, good.iloc[[3]]], ignore_index=True))
+    with pytest.raises(ArtifactError) as info:
+        load_features(layout, DAY, DAY)
+    message = str(info.value)
+    minute = good["bucket_start_ts"].iloc[3].isoformat()
+    assert f"repeat minute {minute} of user 'u1' (1 repeated row(s) in all)" in message
+    assert f"in '{path}';" in message and REBUILD in message
+
+
+def test_a_minute_in_two_days_partitions_names_both(layout, good):
+    first = layout.features_partition(DAY, "u1")
+    nxt = DAY + pd.Timedelta(days=1)
+    second = layout.features_partition(nxt, "u1")
+    second.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(good.iloc[-2:], preserve_index=False), second)
+    with pytest.raises(ArtifactError, match="2 repeated row") as info:
+        load_features(layout, DAY, nxt)
+    assert f"in '{first}' and '{second}'" in str(info.value)
+    assert len(load_features(layout, nxt, nxt)) == 2  # each alone is fine
+
+
+def test_a_repeated_minute_in_v2_is_found_by_partition_user(layout):
+    df = build_features(
+        events(window=[(0, 120, "Code.exe", "x")]),
+        user_id="u1",
+        device_id=None,
+        timezone="UTC",
+        schema_version="v2",
+    )
+    path = layout.features_partition(DAY, "u1", "v2")
+    path.parent.mkdir(parents=True)
+    other = layout.features_partition(DAY, "u2", "v2")
+    for p, frame in ((path, pd.concat([df, df], ignore_index=True)), (other, df)):
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), p)
+    with pytest.raises(ArtifactError, match=f"of user 'u1'.*in '{path}'"):
+        load_features(layout, DAY, DAY, schema_version="v2")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    assert len(load_features(layout, DAY, DAY, schema_version="v2")) == 2 * len(df)

@@ -295,6 +295,32 @@ def _blame_partition(parts: Sequence[_Partition], schema_version: str) -> None:
             ) from None
 
 
+def _check_unique_minutes(
+    parts: Sequence[_Partition],
+    owner: np.ndarray,
+    users: np.ndarray,
+    starts: pd.Series,
+    schema_version: str,
+) -> None:
+    """Raise :class:`ArtifactError` when sorted rows hold one user's minute twice.
+
+    ``owner`` is each row's index into ``parts``; the message names the partitions that
+    hold the minute (one file with a repeated row, or two days' files that overlap).
+    """
+    ts = starts.to_numpy()
+    same = (users[1:] == users[:-1]) & (ts[1:] == ts[:-1])
+    if not same.any():
+        return
+    at = int(np.flatnonzero(same)[0])
+    files = sorted({str(parts[int(i)].path) for i in owner[at : at + 2]})
+    day = parts[int(owner[at])].day
+    raise ArtifactError(
+        f"feature rows repeat minute {starts.iloc[at].isoformat()} of user "
+        f"{parts[int(owner[at])].user!r} ({int(same.sum())} repeated row(s) in all), "
+        f"in {' and '.join(repr(f) for f in files)}; {_rebuild_hint(day, schema_version)}"
+    )
+
+
 def load_features(
     layout: Layout,
     date_from: date,
@@ -330,17 +356,21 @@ def load_features(
         return empty_frame(schema_version)
     parts.sort(key=lambda part: part.user)
     df = typed_frame(pd.concat([p.frame for p in parts], ignore_index=True), schema_version)
-    keys = ["user_id", "bucket_start_ts"] if "user_id" in df.columns else []
-    order_user = np.repeat(np.arange(len(parts)), [len(p.frame) for p in parts])
-    if keys:
-        df = df.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    owner = np.repeat(np.arange(len(parts)), [len(p.frame) for p in parts])
+    if "user_id" in df.columns:
+        df = df.sort_values(["user_id", "bucket_start_ts"], kind="mergesort")
+        users = df["user_id"].to_numpy()
     else:
         df = (
-            df.assign(_u=order_user)
+            df.assign(_u=owner)
             .sort_values(["_u", "bucket_start_ts"], kind="mergesort")
             .drop(columns="_u")
-            .reset_index(drop=True)
         )
+        users = np.array([p.user for p in parts], dtype=object)[owner[df.index.to_numpy()]]
+    _check_unique_minutes(
+        parts, owner[df.index.to_numpy()], users, df["bucket_start_ts"], schema_version
+    )
+    df = df.reset_index(drop=True)
     try:
         schema.validate_dataframe(df)
     except SchemaError:
