@@ -47,7 +47,6 @@ import pandas as pd
 
 from _common import best_of, report_bar, warm_memory
 from taskclf.adapters.activitywatch._store import load_events
-from taskclf.adapters.activitywatch.events import normalize_records
 from taskclf.adapters.activitywatch.export import AWEvent, ParsedBucket, parse_export, to_us
 from taskclf.cli.main import run
 from taskclf.core.config import Config, load_or_create_title_secret, save_config
@@ -234,12 +233,12 @@ def bench_online(
         t0 = time.perf_counter()
         poll = polls.get(minute)
         if poll:  # the raw events of this minute, as a poll fetches them
-            state.add_records(normalize_records(poll, secret=secret, titles=titles))
+            state.add_buckets(poll, secret=secret, titles=titles)
         t1 = time.perf_counter()
         until = from_us(minute + MINUTE_US)
-        rows = state.close_until_records(until)
+        rows = state.close_until_vectors(until, predictor.plan)
         t2 = time.perf_counter()
-        records = [r for row in rows for r in predictor.predict_row(row)]
+        records = [r for start, x in rows for r in predictor.predict_vector(user, start, x)]
         records += predictor.flush_idle(until)
         t3 = time.perf_counter()
         writer.write(records)
@@ -248,12 +247,11 @@ def bench_online(
             costs.append(t4 - t0)
             for key, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 parts[key].append(took)
-            rows_seen.append(rows[0])
+            rows_seen.append(rows[0][1].copy())
     writer.close()
     booster = config.booster
     assert booster is not None
-    encoder = config.encoder()
-    xs = [encoder.encode_row(row) for row in rows_seen]
+    xs = [x.reshape(1, -1) for x in rows_seen]
     for x in xs:  # a pass to warm up, as the minute's loop did
         booster.predict(x, num_threads=1)
     singles = [_timed(lambda x=x: booster.predict(x, num_threads=1)) for x in xs]
@@ -263,10 +261,10 @@ def bench_online(
     for minute in minutes:
         poll = polls.get(minute)
         if poll:
-            state.add_records(normalize_records(poll, secret=secret, titles={}))
-        for row in state.close_until_records(from_us(minute + MINUTE_US)):
-            x = encoder.encode_row(row)
-            in_loop.append(_timed(lambda x=x: booster.predict(x, num_threads=1)))
+            state.add_buckets(poll, secret=secret, titles={})
+        for _, x in state.close_until_vectors(from_us(minute + MINUTE_US), predictor.plan):
+            x1 = x.reshape(1, -1).copy()
+            in_loop.append(_timed(lambda x=x1: booster.predict(x, num_threads=1)))
     minute_ms = np.percentile(costs, [50, 99]) * 1e3
     single_ms = np.percentile(singles, [50, 99]) * 1e3
     print(

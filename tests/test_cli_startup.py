@@ -8,7 +8,7 @@ import sys
 
 from test_cli_skeleton import GROUPS
 
-HEAVY_MODULES = ("lightgbm", "sklearn", "scipy", "matplotlib", "pandas", "pyarrow")
+HEAVY_MODULES = ("lightgbm", "sklearn", "scipy", "matplotlib", "pandas", "pyarrow", "numba")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -184,6 +184,44 @@ def test_add_records_closes_the_same_minutes(mix, cuts) -> None:
         assert all(same_cell(a[k], b[k]) for k in a), [k for k in a if not same_cell(a[k], b[k])]
 
 
+def _same_buffers(a: FeatureState, b: FeatureState) -> None:
+    got, want = a._buffer.arrays(), b._buffer.arrays()
+    for kind, cols in want.items():
+        for key, col in cols.items():
+            assert len(got[kind][key]) == len(col), (kind, key)
+            pairs = zip(np.asarray(got[kind][key]).ravel(), np.asarray(col).ravel(), strict=True)
+            assert all(same_cell(x, y) for x, y in pairs), (kind, key)
+    assert a._buffer.titles.keys() == b._buffer.titles.keys()
+    for h, row in b._buffer.titles.items():
+        assert all(
+            x == y if isinstance(y, str) else same_cell(float(x), float(y))
+            for x, y in zip(a._buffer.titles[h], row, strict=True)
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(MIX, st.lists(st.integers(1, 16), max_size=5), st.booleans())
+def test_add_buckets_is_add_records_of_normalized_records(mix, cuts, repeat) -> None:
+    """A poll's buckets straight into the buffer: the buffer and rows of the records path.
+
+    ``repeat`` sends every poll twice (a re-fetch: the same event ids again).
+    """
+    buckets = _buckets(*mix)
+    direct, via_records = _state(), _state()
+    got, want = [], []
+    for poll, until in _polls(buckets, cuts):
+        for _ in range(2 if repeat else 1):
+            direct.add_buckets(poll, secret=SECRET)
+            via_records.add_records(normalize_records(poll, secret=SECRET))
+        _same_buffers(direct, via_records)
+        for minute in range(0, 1 + int((until - T0).total_seconds() // 60)):
+            got += direct.close_until_records(T0 + timedelta(minutes=minute))
+            want += via_records.close_until_records(T0 + timedelta(minutes=minute))
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert all(same_cell(a[k], b[k]) for k in a), [k for k in a if not same_cell(a[k], b[k])]
+
+
 def test_many_records_take_the_frame_path() -> None:
     """More records than the plain-Python conversion takes: the same rows through a frame."""
     window = [(s, 20, s % 4) for s in range(0, 6000, 20)]  # 300 window events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -231,3 +232,52 @@ def test_one_minute_records_real_export():
     batch = build_features(ev, **KW)
     assert len(batch) > 100
     _assert_records_equal(_online_records(ev, grow=True, steps=[1]), batch)
+
+
+def _online_vectors(ev: pd.DataFrame, plan, *, steps: list[int], **kw) -> list:
+    """:func:`_online_records` through ``close_until_vectors`` (copies of the rows)."""
+    state = FeatureState(**{**KW, **kw})
+    first = ev["start_ts"].min().floor("min")
+    last = max(ev["end_ts"].max(), ev["start_ts"].max()).ceil("min") + pd.Timedelta(minutes=1)
+    out: list = []
+    t, k = first, 0
+    while t < last:
+        t = t + pd.Timedelta(minutes=steps[k % len(steps)])
+        k += 1
+        state.add_events(ev[ev["start_ts"] < t])
+        out += [
+            (start, x.copy()) for start, x in state.close_until_vectors(t.to_pydatetime(), plan)
+        ]
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.tuples(
+        st.lists(grid_window, min_size=1, max_size=20),
+        st.lists(grid_afk, max_size=8),
+        st.lists(grid_input, max_size=10),
+        st.lists(grid_web, max_size=6),
+    ),
+    st.sampled_from([[1], [1, 1, 3]]),
+    st.sampled_from(["v1", "v2", "v3"]),
+)
+def test_vectors_are_the_encoded_records(mix, steps, version):
+    """``close_until_vectors`` rows equal ``MatrixEncoder.encode_row`` of the batch rows,
+    with categories the encoder never saw (the reserved unknown code) among them."""
+    from taskclf.core.encoding import MatrixEncoder, fit_categorical_encoders
+    from taskclf.features._one import VectorPlan
+
+    window, afk, inputs, web = mix
+    ev = events(window=window, afk=afk, inputs=inputs, web=web)
+    batch = build_features(ev, **KW, schema_version=version)
+    encoders = fit_categorical_encoders(batch.iloc[: max(1, len(batch) // 2)], version)
+    encoder = MatrixEncoder(encoders, version)
+    got = _online_vectors(ev, VectorPlan(encoder), steps=steps, schema_version=version)
+    want = encoder.encode_frame(batch)
+    assert len(got) == len(want)
+    epoch = pd.Timestamp(0, tz="UTC")
+    starts = ((batch["bucket_start_ts"] - epoch) // pd.Timedelta(microseconds=1)).tolist()
+    for (start, x), row, s in zip(got, want, starts, strict=True):
+        assert start == s
+        assert np.array_equal(x, row, equal_nan=True)

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from taskclf.core.encoding import feature_columns, fit_categorical_encoders
+from taskclf.core.errors import InputError
 from taskclf.core.types import LABEL_SET_V1
+from taskclf.infer._online_scorer import OnlineScorer
 from taskclf.infer.calibration import (
     CalibratorStore,
     IsotonicCalibrator,
@@ -100,6 +102,37 @@ def test_score_row_equals_score_matrix(store: str, raw: np.ndarray, seed: int) -
         assert one.confidence == float(batch.confidence[i])
         assert one.is_rejected == bool(batch.is_rejected[i])
         assert round_confidence(one.confidence) == float(np.round(batch.confidence, 10)[i])
+
+
+@pytest.mark.parametrize("store", sorted(STORES))
+@settings(max_examples=40, deadline=None)
+@given(raw=_prob_rows, seed=st.integers(0, 2**16))
+def test_online_scorer_equals_score_row(store: str, raw: np.ndarray, seed: int) -> None:
+    """The compiled steps around numpy's log and exp give score_row's bits (every store)."""
+    config = _config(STORES[store])
+    scorer = OnlineScorer(config)
+    users = np.random.default_rng(seed).choice(USERS, len(raw))
+    for i, user in enumerate(users.tolist()):
+        want = score_row(config, raw[i : i + 1], user)
+        got = scorer.score(raw[i], user)
+        assert np.array_equal(got.probs, want.probs)
+        assert (got.core_index, got.confidence, got.is_rejected) == (
+            want.core_index,
+            want.confidence,
+            want.is_rejected,
+        )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -0.1])
+def test_online_scorer_reports_bad_probabilities_as_score_row_does(bad: float) -> None:
+    config = _config(STORES["temperature"])
+    raw = np.full(K, 1.0 / K)
+    raw[3] = bad
+    with pytest.raises(InputError, match="finite and >= 0") as want:
+        score_row(config, raw.reshape(1, -1), "amy")
+    with pytest.raises(InputError) as got:
+        OnlineScorer(config).score(raw, "amy")
+    assert str(got.value) == str(want.value)
 
 
 def test_score_row_uses_the_users_threshold_and_calibrator() -> None:

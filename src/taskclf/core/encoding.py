@@ -102,6 +102,10 @@ class MatrixEncoder:
         self._numeric_runs = _runs([j for j, _ in numeric])
         self._numeric_getter = _getter([c for _, c in numeric])
 
+    def code(self, column: str, value: object) -> float:
+        """The model value of one categorical cell: its vocabulary code (NaN when missing)."""
+        return self._code(column, self._lookups[column], value)
+
     def _code(self, col: str, lookup: dict[str, float], value: object) -> float:
         if value is None or (isinstance(value, float) and value != value):
             return float("nan")

@@ -1,18 +1,18 @@
-"""One closed bucket in plain Python: the online fast path of feature building.
+"""One closed bucket: the online fast path of feature building, around the compiled kernel.
 
 Closing one minute online through the batch code (:func:`~taskclf.features._minutes.
 aggregate_minutes`, :func:`~taskclf.features._fold.fold`, :func:`~taskclf.features._fold.
 assemble_records`) runs a few hundred numpy calls on arrays of a handful of values, where
-each call's fixed cost dominates. :func:`close_one` computes the same row for exactly one
-bucket with Python scalars — stage 1 in ``features._one_stage1``, then the fold (app runs,
-sessions, title repeats, 5/15-minute look-backs, deltas) and the record here — following the
-same definitions step by step (see the docstrings of ``_minutes``, ``windows``, ``sessions``
-and ``dynamics``) and the same floating-point operations in the same order, so its record
-equals the batch row bit for bit (tested against ``build_features`` with random event mixes,
-minute by minute).
+each call's fixed cost dominates. :class:`OneMinute` computes the same row for exactly one
+bucket with the compiled :func:`~taskclf.features._kernel.close_minute` (the definitions step
+by step, the same floating-point operations in the same order), so its values equal the
+batch row bit for bit (tested against ``build_features`` with random event mixes, minute by
+minute). The row comes out as a schema record (:meth:`OneMinute.record`) or straight into a
+model's input row (:meth:`OneMinute.vector`, through a :class:`VectorPlan`), without the
+record in between.
 
-The fold state is kept as Python values (:class:`ScalarFold`) and converted to and from the
-batch :class:`~taskclf.features._fold.FoldState` when the online builder switches paths.
+The fold state is kept as arrays (:class:`KernelFold`) and converted to and from the batch
+:class:`~taskclf.features._fold.FoldState` when the online builder switches paths.
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
+from taskclf.adapters.activitywatch.mapping import NO_APP_CATEGORY, NO_APP_ID
+from taskclf.core._jit import njit
 from taskclf.core.defaults import TITLE_SKETCH_BUCKETS
+from taskclf.core.encoding import MatrixEncoder
 from taskclf.core.hashing import title_bucket
 from taskclf.core.schema import get_schema
-from taskclf.features._event_lists import EventBuffer
+from taskclf.features import _kernel as K
+from taskclf.features._buffer import EventBuffer
 from taskclf.features._fold import (
     _SKETCH_COLUMNS,
     _STAT_NAMES,
@@ -34,349 +39,519 @@ from taskclf.features._fold import (
     FoldState,
     RowContext,
 )
-from taskclf.features._one_stage1 import FALLBACK, NAN, stage1
-from taskclf.features.domain import NON_BROWSER
+from taskclf.features._strings import Interned
+from taskclf.features.domain import NON_BROWSER, UNKNOWN_DOMAIN
 from taskclf.features.dynamics import window_buckets
-from taskclf.features.sessions import RunCarry, SessionCarry, _session_name, fold_runs
-from taskclf.features.text import sketch_to_dense
+from taskclf.features.sessions import RunCarry, SessionCarry, _session_name
+from taskclf.features.text import TitleFeatures, sketch_to_dense
 
-__all__ = ["FALLBACK", "ScalarFold", "TitleMemo", "close_one"]
+__all__ = ["FALLBACK", "KernelFold", "OneMinute", "TitleMemo", "VectorPlan"]
 
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+FALLBACK: Final = "fallback"
 _INT_STATS = (True, True, False, False, True)  # title_char/token counts, separators are ints
+_V3_TAIL: Final = (*_SKETCH_COLUMNS, *_STAT_NAMES)
 
 
 @dataclass
-class ScalarRow:
-    """What the look-back features need of one emitted row."""
+class KernelFold:
+    """:class:`~taskclf.features._fold.FoldState` as the kernel's arrays (mutated in place).
 
-    minute: int
-    change: int
-    keys: float
-    clicks: float
-    mouse: float
-    apps: list[tuple[str, int]]  # (app, window µs), apps in lexical order
+    ``state`` holds the scalars (``_kernel.S_*``), ``hist_*`` the last 15 minutes of rows
+    and their apps, ``title_count`` the open session's title repeats by string code (the
+    codes with a count listed in ``session_titles``).
+    """
 
-
-@dataclass
-class ScalarFold:
-    """:class:`~taskclf.features._fold.FoldState` as Python values (mutated in place)."""
-
-    last_active: int = -1
-    session_start: int = -1
-    titles: dict[str, int] = field(default_factory=dict)
-    run_app: str | None = None
-    run_end: int = -1
-    run_start: int = -1
-    rows: list[ScalarRow] = field(default_factory=list)
+    state: I64
+    hist_i: I64
+    hist_f: F64
+    hist_apps: I64
+    title_count: I64
+    session_titles: I64
 
     @classmethod
-    def from_state(cls, state: FoldState) -> ScalarFold:
-        s, r, ctx = state.session, state.run, state.context
-        rows = [
-            ScalarRow(m, c, k, cl, md, [])
-            for m, c, k, cl, md in zip(
-                ctx["minute"].tolist(),
-                ctx["app_change_count"].tolist(),
-                ctx["keys_per_min"].tolist(),
-                ctx["clicks_per_min"].tolist(),
-                ctx["mouse_distance"].tolist(),
-                strict=True,
-            )
-        ]
-        for i, app, us in zip(
-            ctx["app_row"].tolist(), ctx["app"].tolist(), ctx["app_us"].tolist(), strict=True
-        ):
-            rows[i].apps.append((app, us))
-        for row in rows:
-            row.apps.sort()
+    def empty(cls, rows: int, strings: int) -> KernelFold:
+        state = np.full(K.N_STATE, -1, dtype=np.int64)
+        state[[K.S_ROWS, K.S_APPS, K.S_TITLES]] = 0
         return cls(
-            last_active=-1 if s.last_active_minute is None else s.last_active_minute,
-            session_start=-1 if s.session_start_minute is None else s.session_start_minute,
-            titles=dict(s.titles),
-            run_app=r.app,
-            run_end=-1 if r.end is None else r.end,
-            run_start=-1 if r.run_start is None else r.run_start,
-            rows=rows,
+            state=state,
+            hist_i=np.zeros((rows, 4), dtype=np.int64),
+            hist_f=np.zeros((rows, 3), dtype=np.float64),
+            hist_apps=np.zeros((max(4 * rows, 16), 2), dtype=np.int64),
+            title_count=np.zeros(max(strings, 64), dtype=np.int64),
+            session_titles=np.zeros(max(strings, 64), dtype=np.int64),
         )
 
-    def to_state(self) -> FoldState:
+    @classmethod
+    def from_state(cls, fs: FoldState, strings: Interned, k15: int) -> KernelFold:
+        ctx = fs.context
+        n = int(ctx["minute"].size)
+        apps = strings.codes(ctx["app"].tolist())
+        out = cls.empty(max(k15 + 1, n + 1), len(strings) + 1)
+        s, r = fs.session, fs.run
+        st = out.state
+        st[K.S_LAST_ACTIVE] = -1 if s.last_active_minute is None else s.last_active_minute
+        st[K.S_SESSION_START] = -1 if s.session_start_minute is None else s.session_start_minute
+        st[K.S_RUN_APP] = -1 if r.app is None else strings.code(r.app)
+        st[K.S_RUN_END] = -1 if r.end is None else r.end
+        st[K.S_RUN_START] = -1 if r.run_start is None else r.run_start
+        titles = [(strings.code(t), c) for t, c in s.titles.items()]
+        out.ensure_strings(len(strings))
+        for j, (code, count) in enumerate(titles):
+            out.title_count[code] = count
+            out.session_titles[j] = code
+        st[K.S_TITLES] = len(titles)
+        out.ensure_apps(len(apps))
+        order = np.argsort(ctx["app_row"], kind="stable")
+        rows_of = ctx["app_row"][order]
+        for i in range(n):
+            lo, hi = np.searchsorted(rows_of, [i, i + 1])
+            out.hist_i[i] = (int(ctx["minute"][i]), int(ctx["app_change_count"][i]), lo, hi - lo)
+            out.hist_f[i] = (
+                ctx["keys_per_min"][i],
+                ctx["clicks_per_min"][i],
+                ctx["mouse_distance"][i],
+            )
+        for j, k in enumerate(order.tolist()):
+            out.hist_apps[j] = (apps[k], int(ctx["app_us"][k]))
+        st[K.S_ROWS], st[K.S_APPS] = n, len(apps)
+        return out
+
+    def to_state(self, strings: Interned) -> FoldState:
+        st, values = self.state, strings.values
+        titles = {
+            values[int(c)]: int(self.title_count[c]) for c in self.session_titles[: st[K.S_TITLES]]
+        }
         session = SessionCarry(
-            last_active_minute=None if self.last_active < 0 else self.last_active,
-            session_start_minute=None if self.session_start < 0 else self.session_start,
-            titles=dict(self.titles),
+            last_active_minute=None if st[K.S_LAST_ACTIVE] < 0 else int(st[K.S_LAST_ACTIVE]),
+            session_start_minute=None if st[K.S_SESSION_START] < 0 else int(st[K.S_SESSION_START]),
+            titles=titles,
         )
+        app = None if st[K.S_RUN_APP] < 0 else values[int(st[K.S_RUN_APP])]
         run = RunCarry(
-            app=self.run_app,
-            end=None if self.run_app is None else self.run_end,
-            run_start=None if self.run_app is None else self.run_start,
+            app=app,
+            end=None if app is None else int(st[K.S_RUN_END]),
+            run_start=None if app is None else int(st[K.S_RUN_START]),
         )
-        pairs = [(i, a, u) for i, row in enumerate(self.rows) for a, u in row.apps]
-        app = np.empty(len(pairs), dtype=object)
-        app[:] = [a for _, a, _ in pairs]
+        n = int(st[K.S_ROWS])
+        hist = self.hist_i[:n]
+        rows: list[int] = []
+        pairs: list[tuple[int, int]] = []
+        for i in range(n):
+            a0, na = int(hist[i, K.H_APP0]), int(hist[i, K.H_NAPP])
+            mine = sorted(
+                ((int(c), int(us)) for c, us in self.hist_apps[a0 : a0 + na]),
+                key=lambda p: strings.rank[p[0]],
+            )
+            rows += [i] * len(mine)
+            pairs += mine
+        app_values = np.empty(len(pairs), dtype=object)
+        app_values[:] = [values[c] for c, _ in pairs]
         context = {
-            "minute": np.array([r.minute for r in self.rows], dtype=np.int64),
-            "app_change_count": np.array([r.change for r in self.rows], dtype=np.int64),
-            "keys_per_min": np.array([r.keys for r in self.rows], dtype=np.float64),
-            "clicks_per_min": np.array([r.clicks for r in self.rows], dtype=np.float64),
-            "mouse_distance": np.array([r.mouse for r in self.rows], dtype=np.float64),
-            "app_row": np.array([i for i, _, _ in pairs], dtype=np.int64),
-            "app": app,
-            "app_us": np.array([u for _, _, u in pairs], dtype=np.int64),
+            "minute": hist[:, K.H_MINUTE].copy(),
+            "app_change_count": hist[:, K.H_CHANGE].copy(),
+            "keys_per_min": self.hist_f[:n, 0].copy(),
+            "clicks_per_min": self.hist_f[:n, 1].copy(),
+            "mouse_distance": self.hist_f[:n, 2].copy(),
+            "app_row": np.array(rows, dtype=np.int64),
+            "app": app_values,
+            "app_us": np.array([us for _, us in pairs], dtype=np.int64),
         }
         return FoldState(session=session, run=run, context=context)
 
+    def ensure_strings(self, n: int) -> None:
+        """Room for ``n`` string codes in the title counts."""
+        if n > self.title_count.size:
+            size = max(2 * self.title_count.size, n)
+            self.title_count = np.concatenate(
+                [self.title_count, np.zeros(size - self.title_count.size, dtype=np.int64)]
+            )
+            self.session_titles = np.concatenate(
+                [self.session_titles, np.zeros(size - self.session_titles.size, dtype=np.int64)]
+            )
 
-def _lookbacks(rows: list[ScalarRow], windows: tuple[int, ...]) -> list[tuple[float, ...]]:
-    """``windows._lookback_sum_small`` of the last row for each window, in one pass.
+    def ensure_apps(self, n: int) -> None:
+        """Room for ``n`` more (row, app) pairs in the history."""
+        need = int(self.state[K.S_APPS]) + n
+        if need > self.hist_apps.shape[0]:
+            grown = np.zeros((max(2 * self.hist_apps.shape[0], need), 2), dtype=np.int64)
+            grown[: self.hist_apps.shape[0]] = self.hist_apps
+            self.hist_apps = grown
 
-    Per window: (switches, keys total, keys count, mouse total, mouse count), each summed
-    with the same additions in the same order as the batch code (the last row first, then
-    backwards while inside the window).
+    def live_codes(self) -> I64:
+        """The string codes the state refers to."""
+        st = self.state
+        return np.concatenate(
+            [
+                np.array([st[K.S_RUN_APP]], dtype=np.int64),
+                self.hist_apps[: st[K.S_APPS], 0],
+                self.session_titles[: st[K.S_TITLES]],
+            ]
+        )
+
+    def remap(self, remap: I64) -> None:
+        """Apply a code renumbering (``Interned.compact``)."""
+        st = self.state
+        if st[K.S_RUN_APP] >= 0:
+            st[K.S_RUN_APP] = remap[st[K.S_RUN_APP]]
+        apps = self.hist_apps[: st[K.S_APPS], 0]
+        apps[:] = remap[apps]
+        n_t = int(st[K.S_TITLES])
+        old = self.session_titles[:n_t].copy()
+        counts = self.title_count[old].copy()
+        self.title_count[:] = 0
+        self.session_titles[:n_t] = remap[old]
+        self.title_count[remap[old]] = counts
+
+
+def _pairs(pairs: tuple[tuple[int, int], ...]) -> I64:
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+@njit
+def _dense_pairs(token: I64, char3: I64, out: F64) -> None:
+    """Both sketches' normalized counts into ``out`` (token buckets, then char3 buckets).
+
+    As ``text.counts_to_dense``: the counts are integers, so their total is exact in any
+    order of addition, and each bucket is divided by it.
     """
-    t = len(rows) - 1
-    last = rows[t].minute
-    out: list[tuple[float, ...]] = []
-    for window in windows:
-        chg = keys = mouse = 0.0
-        n_keys = n_mouse = 0
-        for i in range(t, max(t - window, -1), -1):
-            row = rows[i]
-            if last - row.minute >= window:
-                break
-            chg = chg + row.change
-            v = row.keys
-            if v == v:
-                keys = keys + v
-                n_keys += 1
-            v = row.mouse
-            if v == v:
-                mouse = mouse + v
-                n_mouse += 1
-        out.append((chg, keys, float(n_keys), mouse, float(n_mouse)))
-    return out
-
-
-def _app_windows(rows: list[ScalarRow], windows: tuple[int, ...]) -> list[tuple[float, float]]:
-    """``windows._app_window_one`` of the last row for each window: (entropy, top-2 share).
-
-    The shares and sums use the same IEEE operations as the batch code; the logarithms come
-    from one ``np.log`` call, as numpy's log (not ``math.log``) is what the batch code uses.
-    """
-    shares: list[float] = []
-    spans: list[tuple[int, int, float, float]] = []
-    by_app: dict[str, int] = {}
-    last = rows[-1].minute
-    i = len(rows)
-    for window in windows:  # ascending: each window extends the previous one backwards
-        while i > 0 and len(rows) - i < window and last - rows[i - 1].minute < window:
-            i -= 1
-            for app, us in rows[i].apps:
-                by_app[app] = by_app.get(app, 0) + us
-        sums = [by_app[a] for a in sorted(by_app)]
+    k = out.size // 2
+    out[:] = 0.0
+    for part in range(2):
+        pairs = token if part == 0 else char3
+        base = part * k
         total = 0.0
-        for v in sums:
-            total += float(v)
-        if not total > 0:
-            spans.append((len(shares), len(shares), NAN, NAN))
-            continue
-        top_sum = 0.0
-        for v in sorted(sums, reverse=True)[:2]:
-            top_sum += float(v)
-        first = len(shares)
-        shares.extend(v / total for v in sums)
-        spans.append((first, len(shares), total, min(top_sum / total, 1.0)))
-    logs = np.log(np.array(shares, dtype=np.float64)).tolist() if shares else []
-    out = []
-    for first, stop, total, top2 in spans:
-        if total != total:
-            out.append((NAN, NAN))
-            continue
-        acc = 0.0
-        for j in range(first, stop):
-            p = shares[j]
-            acc += -p * logs[j] if p > 0 else 0.0
-        out.append((acc + 0.0, top2))
-    return out
+        for j in range(pairs.shape[0]):
+            out[base + pairs[j, 0]] += float(pairs[j, 1])
+            total += float(pairs[j, 1])
+        if total > 0:
+            for b in range(base, base + k):
+                out[b] /= total
 
 
 @dataclass
 class TitleMemo:
-    """Per title hash: the v3 title columns (dense sketch, then statistics) as a dict."""
+    """Per title hash: the v3 title columns (dense sketch, then statistics).
+
+    :meth:`get` gives them as a dict of schema columns (for records), :meth:`vector` as one
+    float64 array (for model rows).
+    """
 
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arrays: dict[str, F64] = field(default_factory=dict)
+    #: title features the online intake has already (no sketch text to parse for these)
+    features: dict[str, TitleFeatures] = field(default_factory=dict)
+
+    def _parts(self, title: str, table: dict[str, tuple[Any, ...]]) -> tuple[list[float], F64]:
+        feats = self.features.get(title)
+        if feats is not None and title in table:  # the table row was made from ``feats``
+            out = np.empty(2 * TITLE_SKETCH_BUCKETS)
+            _dense_pairs(_pairs(feats.token_counts), _pairs(feats.char3_counts), out)
+            return [float(v) for v in table[title][:5]], out
+        if title and title in table:
+            row = table[title]
+            stats = [float(v) for v in row[:5]]
+            sketch = np.concatenate([sketch_to_dense(row[5] or ""), sketch_to_dense(row[6] or "")])
+            return stats, sketch
+        return [0.0] * 5, np.zeros(2 * TITLE_SKETCH_BUCKETS)
 
     def get(self, title: str, table: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
         got = self.values.get(title)
         if got is None:
-            if title and title in table:
-                row = table[title]
-                stats = [float(v) for v in row[:5]]
-                sketch = np.concatenate(
-                    [sketch_to_dense(row[5] or ""), sketch_to_dense(row[6] or "")]
-                ).tolist()
-            else:
-                stats, sketch = [0.0] * 5, [0.0] * (2 * TITLE_SKETCH_BUCKETS)
+            stats, sketch = self._parts(title, table)
             ints = [int(v) if is_int else v for v, is_int in zip(stats, _INT_STATS, strict=True)]
-            got = self.values[title] = dict(zip(_V3_TAIL, sketch + ints, strict=True))
+            got = self.values[title] = dict(zip(_V3_TAIL, sketch.tolist() + ints, strict=True))
+        return got
+
+    def vector(self, title: str, table: dict[str, tuple[Any, ...]]) -> F64:
+        """Sketch (256) then the five statistics, as float64."""
+        got = self.arrays.get(title)
+        if got is None:
+            stats, sketch = self._parts(title, table)
+            got = self.arrays[title] = np.concatenate([sketch, np.array(stats)])
+        return got
+
+    def keep(self, live: set[str]) -> None:
+        self.values = {k: v for k, v in self.values.items() if k in live}
+        self.arrays = {k: v for k, v in self.arrays.items() if k in live}
+        self.features = {k: v for k, v in self.features.items() if k in live}
+
+
+_LOCAL: dict[tuple[int, str], tuple[int, int]] = {}
+_QUARTER_US = 900_000_000  # every UTC offset and transition is on a quarter hour
+
+
+def _times(b: int, b_us: int) -> tuple[Any, Any]:
+    """Bucket start / end ``Timestamp`` (as ``_fold._scalar_times``)."""
+    start = pd.Timestamp(b * b_us, unit="us", tz="UTC")
+    end = pd.Timestamp((b + 1) * b_us, unit="us", tz="UTC")
+    return start, end
+
+
+def _local(start_us: int, zone: str) -> tuple[int, int, Any]:
+    local = pd.Timestamp(start_us, unit="us", tz="UTC").tz_convert(zone)
+    return int(local.hour), int(local.day_of_week), local.utcoffset()
+
+
+def local_hour_weekday(start_us: int, zone: str) -> tuple[int, int]:
+    """Local hour and weekday of a UTC instant (as ``_fold._scalar_times``), cached.
+
+    A UTC quarter hour whose zone offset is the same at its first and last microsecond and
+    a whole number of quarter hours lies inside one local quarter hour, so every instant of
+    it has the same local hour and weekday: they are computed once per such quarter (the
+    batch code's conversion, of the quarter's first instant). Any other quarter (historical
+    offsets like +01:24, a change of offset inside it) is computed instant by instant.
+    """
+    quarter = start_us // _QUARTER_US
+    key = (quarter, zone)
+    got = _LOCAL.get(key)
+    if got is not None:
+        return got
+    hour, dow, offset = _local(quarter * _QUARTER_US, zone)
+    _, _, offset_end = _local((quarter + 1) * _QUARTER_US - 1, zone)
+    if offset != offset_end or offset.total_seconds() % 900:
+        hour, dow, _ = _local(start_us, zone)
+        return hour, dow
+    if len(_LOCAL) > 4096:
+        _LOCAL.clear()
+    got = _LOCAL[key] = (hour, dow)
+    return got
+
+
+#: The cells :meth:`OneMinute.vector` computes in Python, in :attr:`VectorPlan.cells` order.
+_CELLS: Final = (
+    "is_browser",
+    "is_editor",
+    "is_terminal",
+    "app_id",
+    "app_category",
+    "domain_category",
+    "user_id",
+    "hour_of_day",
+    "day_of_week",
+    "window_title_bucket",
+)
+_CATEGORY_CELLS = 6  # the first six depend on the row's app, category and domain only
+
+
+@njit
+def _fill_row(
+    row: F64,
+    out_f: F64,
+    dst: I64,
+    src: I64,
+    cells: F64,
+    cell_pos: I64,
+    tail: F64,
+    tail_pos: I64,
+    shares: F64,
+    logs: F64,
+    spans: F64,
+) -> None:
+    """Finish the kernel's entropy columns, then write the whole model row."""
+    K.finish_entropy(out_f, shares, logs, spans)
+    for j in range(dst.size):
+        row[dst[j]] = out_f[src[j]]
+    for j in range(cell_pos.size):
+        if cell_pos[j] >= 0:
+            row[cell_pos[j]] = cells[j]
+    for j in range(tail_pos.size):
+        row[tail_pos[j]] = tail[j]
+
+
+class VectorPlan:
+    """Where each kernel output goes in a model's input row (one per encoder and schema).
+
+    Numeric kernel columns, the Python-computed cells (:data:`_CELLS`: flags, categorical
+    codes, local time, title bucket) and the v3 title columns are written by one compiled
+    call; the categorical codes of an (app, category, domain) combination are remembered.
+    """
+
+    def __init__(self, encoder: MatrixEncoder) -> None:
+        self.encoder = encoder
+        cols = {c: j for j, c in enumerate(encoder.columns)}
+        pairs = [(cols[c], K.OUT_INDEX[c]) for c in K.OUT_COLUMNS if c in cols]
+        self.dst = np.array([p[0] for p in pairs], dtype=np.int64)
+        self.src = np.array([p[1] for p in pairs], dtype=np.int64)
+        self.cell_pos = np.array([cols.get(c, -1) for c in _CELLS], dtype=np.int64)
+        self.tail_pos = np.array([cols[c] for c in _V3_TAIL if c in cols], dtype=np.int64)
+        self.cells = np.zeros(len(_CELLS), dtype=np.float64)
+        self._empty_tail = np.zeros(0, dtype=np.float64)
+        self._combos: dict[tuple[str, str, str], tuple[float, ...]] = {}
+        self._users: dict[str, float] = {}
+        #: the row :meth:`OneMinute.vector` writes when closing one minute (reused)
+        self.row: F64 = np.zeros(len(encoder.columns), dtype=np.float64)
+        covered = {*self.dst.tolist(), *self.cell_pos.tolist(), *self.tail_pos.tolist()}
+        missing = [c for c, j in cols.items() if j not in covered]
+        if missing:  # a schema column the kernel does not compute: a programming error
+            raise ValueError(f"VectorPlan: no source for model columns {missing}")
+
+    def _code(self, column: str, value: Any) -> float:
+        if self.cell_pos[_CELLS.index(column)] < 0:
+            return 0.0
+        return self.encoder.code(column, value)
+
+    def category_cells(self, app: str, cat: str, domain: str) -> tuple[float, ...]:
+        """The flags and codes of :data:`_CELLS` ``[:6]`` (``domain``: the row's column)."""
+        key = (app, cat, domain)
+        got = self._combos.get(key)
+        if got is None:
+            if len(self._combos) > 4096:
+                self._combos.clear()
+            got = self._combos[key] = (
+                1.0 if cat == "browser" else 0.0,
+                1.0 if cat == "editor" else 0.0,
+                1.0 if cat == "terminal" else 0.0,
+                self._code("app_id", app),
+                self._code("app_category", cat),
+                self._code("domain_category", domain),
+            )
+        return got
+
+    def user_cell(self, user_id: str) -> float:
+        got = self._users.get(user_id)
+        if got is None:
+            got = self._users[user_id] = self._code("user_id", user_id)
         return got
 
 
-_TIMES: dict[tuple[int, int, str], tuple[Any, Any, int, int]] = {}
+class OneMinute:
+    """Closes one bucket with the kernel; reusable buffers for its inputs and outputs."""
 
+    def __init__(self, buffer: EventBuffer, ctx: RowContext) -> None:
+        self.buffer = buffer
+        self.ctx = ctx
+        params: FoldParams = ctx.params
+        s = buffer.strings
+        self.consts = np.zeros(K.N_CONSTS, dtype=np.int64)
+        self.consts[K.C_BUCKET_US] = params.bucket_us
+        self.consts[K.C_GAP_US] = params.idle_gap_us
+        self.consts[K.C_K5] = window_buckets(300, params.bucket_seconds)
+        self.consts[K.C_K15] = window_buckets(900, params.bucket_seconds)
+        self.consts[K.C_BUCKET_S] = params.bucket_seconds
+        self.k15 = int(self.consts[K.C_K15])
+        self.bounds = np.zeros((4, 3), dtype=np.int64)
+        self.out_f = np.zeros(len(K.OUT_COLUMNS), dtype=np.float64)
+        self.out_i = np.zeros(K.N_OUT_I, dtype=np.int64)
+        self.sources = np.zeros(16, dtype=np.int64)
+        self.shares = np.zeros(64, dtype=np.float64)
+        self.spans = np.zeros((2, 4), dtype=np.float64)
+        self.logs = np.zeros(0, dtype=np.float64)
+        self._reserve_constants(s)
 
-def _times(b: int, b_us: int, zone: str) -> tuple[Any, Any, int, int]:
-    """Bucket start / end ``Timestamp`` and local hour / weekday (as ``_fold._scalar_times``)."""
-    key = (b, b_us, zone)
-    got = _TIMES.get(key)
-    if got is None:
-        start = pd.Timestamp(b * b_us, unit="us", tz="UTC")
-        local = start.tz_convert(zone)
-        end = pd.Timestamp((b + 1) * b_us, unit="us", tz="UTC")
-        if len(_TIMES) > 4096:
-            _TIMES.clear()
-        got = _TIMES[key] = (start, end, int(local.hour), int(local.day_of_week))
-    return got
+    def _reserve_constants(self, s: Interned) -> None:
+        self.consts[K.C_NO_APP] = s.code(NO_APP_ID)
+        self.consts[K.C_NO_CAT] = s.code(NO_APP_CATEGORY)
+        self.consts[K.C_EMPTY] = s.code("")
+        self.consts[K.C_UNKNOWN_DOMAIN] = s.code(UNKNOWN_DOMAIN)
 
+    def reserve_constants(self) -> None:
+        """Intern the reserved strings again (after the table was compacted)."""
+        self._reserve_constants(self.buffer.strings)
 
-def close_one(
-    lists: EventBuffer,
-    b: int,
-    fold: ScalarFold,
-    ctx: RowContext,
-    memo: TitleMemo,
-) -> dict[str, Any] | str | None:
-    """The schema record of bucket ``b`` (None: no row; FALLBACK: use the batch code).
+    def close(self, b: int, fold: KernelFold) -> int:
+        """Run the kernel for bucket ``b``: ``_kernel.ROW``, ``NO_ROW`` or ``FALLBACK``."""
+        buf = self.buffer
+        rows = buf.rows
+        w, inp, a, web = rows["window"], rows["input"], rows["afk"], rows["web"]
+        self.bounds[:] = (
+            (w.lo, w.n, w.longest),
+            (a.lo, a.n, a.longest),
+            (inp.lo, inp.n, inp.longest),
+            (web.lo, web.n, web.longest),
+        )
+        self.consts[K.C_BUCKET] = b
+        strings = buf.strings
+        fold.ensure_strings(len(strings))
+        shares_needed = 2 * (int(fold.state[K.S_APPS]) + rows["window"].size + 1)
+        if self.shares.size < shares_needed:
+            self.shares = np.zeros(2 * shares_needed, dtype=np.float64)
+        while True:
+            status = K.close_minute(
+                w.ints, a.ints, inp.ints, inp.floats, web.ints, self.bounds,
+                strings.rank, strings.is_str, self.consts, fold.state, fold.hist_i,
+                fold.hist_f, fold.hist_apps, fold.title_count, fold.session_titles,
+                self.out_f, self.out_i, self.sources, self.shares, self.spans,
+            )  # fmt: skip
+            if status != K.GROW:
+                break
+            self._grow(fold)
+        if status == K.ROW:
+            n = int(self.out_i[K.O_SHARES])
+            self.logs = np.log(self.shares[:n])  # numpy's log, as the batch code takes it
+        return int(status)
 
-    ``fold`` is updated in place when a record (or None) is returned, and untouched on
-    FALLBACK. ``b`` must come after every row already folded.
-    """
-    params: FoldParams = ctx.params
-    b_us, gap_us = params.bucket_us, params.idle_gap_us
-    st = stage1(lists, b, b_us, gap_us)
-    if st is None or isinstance(st, str):
-        return st
-    # app runs (sessions.run_fold): pieces in time order
-    apps = lists.cols["window"]["app"]
-    changes, dwells, (prev_app, prev_end, run_start) = fold_runs(
-        [(s, e, apps[i], 0) for s, e, i in st.pieces],
-        1,
-        (st.dom_app,),
-        gap_us,
-        (fold.run_app, fold.run_end, fold.run_start),
-    )
-    change, dwell = changes[0], dwells[0]
-    # sessions (sessions.session_fold for one row)
-    active = st.notafk_us > 0 or (not st.afk_present and st.window_us > 0)
-    last = fold.last_active
-    starts = active and (last < 0 or (b - last - 1) * b_us >= gap_us)
-    if fold.session_start < 0:
-        starts = True
-    if starts:
-        fold.session_start = b
-        fold.titles = {}
-    if active:
-        fold.last_active = b
-    start_min = fold.session_start
-    repeat = fold.titles.get(st.dom_title, 0)
-    fold.titles[st.dom_title] = repeat + 1
-    fold.run_app, fold.run_end, fold.run_start = prev_app, prev_end, run_start
-    # input rates (_fold._input_rates)
-    scale = 60.0 / params.bucket_seconds
-    presses, clicks, distance, scroll, backspaces, shortcuts = st.inputs
-    ratio = min(backspaces / presses, 1.0) if presses > 0 else NAN
-    keys = presses * scale
-    clicks_pm = clicks * scale
-    mouse = distance * 1.0
-    # look-back features (dynamics.dynamic_features for the last row)
-    rows = fold.rows
-    prev = rows[-1] if rows else None
-    rows.append(ScalarRow(b, change, keys, clicks_pm, mouse, sorted(st.by_app.items())))
-    k5 = window_buckets(300, params.bucket_seconds)
-    k15 = window_buckets(900, params.bucket_seconds)
-    look5, look15 = _lookbacks(rows, (k5, k15))
-    rolling = [
-        look[j] / look[j + 1] if look[j + 1] > 0 else NAN
-        for j in (1, 3)
-        for look in (look5, look15)
-    ]
-    near = prev is not None and b - prev.minute < 2
-    deltas = [
-        keys - (prev.keys if near and prev else NAN),
-        clicks_pm - (prev.clicks if near and prev else NAN),
-        mouse - (prev.mouse if near and prev else NAN),
-    ]
-    (ent5, _), (ent15, top2) = _app_windows(rows, (k5, k15))
-    keep_from = b - k15
-    while rows and rows[0].minute <= keep_from:
-        rows.pop(0)
-    # the record (_fold._base_columns / assemble_records)
-    t_start, t_end, hour, dow = _times(b, b_us, ctx.timezone)
-    schema = get_schema(ctx.schema_version)
-    cat = st.dom_cat
-    values = {
-        "user_id": ctx.user_id,
-        "device_id": ctx.device_id,
-        "session_id": _session_name(start_min, b_us),
-        "bucket_start_ts": t_start,
-        "bucket_end_ts": t_end,
-        "schema_version": schema.VERSION,
-        "schema_hash": schema.SCHEMA_HASH,
-        "source_ids": st.sources,
-        "app_id": st.dom_app,
-        "app_category": cat,
-        "window_title_hash": st.dom_title,
-        "is_browser": cat == "browser",
-        "is_editor": cat == "editor",
-        "is_terminal": cat == "terminal",
-        "app_switch_count_last_5m": int(look5[0]),
-        "app_foreground_time_ratio": min(st.dom_us / b_us, 1.0),
-        "app_change_count": change,
-        "app_dwell_time_seconds": dwell,
-        "app_entropy_5m": ent5,
-        "app_entropy_15m": ent15,
-        "top2_app_concentration_15m": top2,
-        "idle_return_indicator": starts and active,
-        "keys_per_min": keys,
-        "backspace_ratio": ratio,
-        "shortcut_rate": shortcuts * scale,
-        "clicks_per_min": clicks_pm,
-        "scroll_events_per_min": scroll * scale,
-        "mouse_distance": mouse,
-        "active_seconds_keyboard": min(st.kb_s, 60.0),
-        "active_seconds_mouse": min(st.mouse_s, 60.0),
-        "active_seconds_any": min(st.any_s, 60.0),
-        "max_idle_run_seconds": min(st.max_idle_run, 60.0),
-        "event_density": st.event_count * (60e6 / b_us),
-        "domain_category": st.domain if cat == "browser" else NON_BROWSER,
-        "window_title_bucket": title_bucket(st.dom_title) if st.dom_title else 0,
-        "title_repeat_count_session": repeat,
-        "keys_per_min_rolling_5": rolling[0],
-        "keys_per_min_rolling_15": rolling[1],
-        "mouse_distance_rolling_5": rolling[2],
-        "mouse_distance_rolling_15": rolling[3],
-        "keys_per_min_delta": deltas[0],
-        "clicks_per_min_delta": deltas[1],
-        "mouse_distance_delta": deltas[2],
-        "app_switch_count_last_15m": int(look15[0]),
-        "hour_of_day": hour,
-        "day_of_week": dow,
-        "session_length_so_far": ((b + 1) - start_min) * (b_us / 1e6),
-    }
-    if _in_order(ctx.schema_version, values):
+    def _grow(self, fold: KernelFold) -> None:
+        if fold.state[K.S_ROWS] + 1 > fold.hist_i.shape[0]:
+            rows = 2 * fold.hist_i.shape[0]
+            fold.hist_i = np.concatenate([fold.hist_i, np.zeros_like(fold.hist_i)])[:rows]
+            fold.hist_f = np.concatenate([fold.hist_f, np.zeros_like(fold.hist_f)])[:rows]
+        fold.ensure_apps(self.buffer.rows["window"].size * 2 + 2)
+        self.sources = np.zeros(2 * self.sources.size, dtype=np.int64)
+
+    def record(self, b: int, titles: dict[str, tuple[Any, ...]], memo: TitleMemo) -> dict[str, Any]:
+        """The schema record of the bucket just closed (after :meth:`close` gave ``ROW``)."""
+        K.finish_entropy(self.out_f, self.shares, self.logs, self.spans)
+        ctx, out_i = self.ctx, self.out_i
+        values = self.buffer.strings.values
+        f = self.out_f.tolist()
+        b_us = ctx.params.bucket_us
+        t_start, t_end = _times(b, b_us)
+        hour, dow = local_hour_weekday(b * b_us, ctx.timezone)
+        schema = get_schema(ctx.schema_version)
+        cat = values[int(out_i[K.O_CAT])]
+        title = values[int(out_i[K.O_TITLE])]
+        n_src = int(out_i[K.O_SOURCES])
+        rec: dict[str, Any] = {
+            "user_id": ctx.user_id,
+            "device_id": ctx.device_id,
+            "session_id": _session_name(int(out_i[K.O_SESSION]), b_us),
+            "bucket_start_ts": t_start,
+            "bucket_end_ts": t_end,
+            "schema_version": schema.VERSION,
+            "schema_hash": schema.SCHEMA_HASH,
+            "source_ids": sorted(values[c] for c in self.sources[:n_src].tolist()),
+            "app_id": values[int(out_i[K.O_APP])],
+            "app_category": cat,
+            "window_title_hash": title,
+            "is_browser": cat == "browser",
+            "is_editor": cat == "editor",
+            "is_terminal": cat == "terminal",
+            "domain_category": values[int(out_i[K.O_DOMAIN])] if cat == "browser" else NON_BROWSER,
+            "window_title_bucket": title_bucket(title) if title else 0,
+            "hour_of_day": hour,
+            "day_of_week": dow,
+        }
+        for name, value in zip(K.OUT_COLUMNS, f, strict=True):
+            rec[name] = (
+                int(value) if name in K.INT_OUT else (bool(value) if name in K.BOOL_OUT else value)
+            )
         if ctx.schema_version == "v3":
-            values.update(memo.get(st.dom_title, lists.titles))
-        return values
-    return {c: values[c] for c in schema.COLUMNS}
+            rec.update(memo.get(title, titles))
+        return {c: rec[c] for c in schema.COLUMNS}
 
-
-_V3_TAIL: Final = (*_SKETCH_COLUMNS, *_STAT_NAMES)
-_ORDERED: dict[str, bool] = {}
-
-
-def _in_order(version: str, values: dict[str, Any]) -> bool:
-    """Whether ``values`` (then, for v3, the title columns) is the schema's column order."""
-    got = _ORDERED.get(version)
-    if got is None:
-        tail = _V3_TAIL if version == "v3" else ()
-        got = _ORDERED[version] = (*values, *tail) == get_schema(version).COLUMNS
-    return got
+    def vector(
+        self,
+        b: int,
+        plan: VectorPlan,
+        out: F64,
+        titles: dict[str, tuple[Any, ...]],
+        memo: TitleMemo,
+    ) -> None:
+        """Write the model's input row of the bucket just closed into ``out`` (1-D)."""
+        out_i, values = self.out_i, self.buffer.strings.values
+        cat = values[out_i[K.O_CAT]]
+        title = values[out_i[K.O_TITLE]]
+        domain = values[out_i[K.O_DOMAIN]] if cat == "browser" else NON_BROWSER
+        cells = plan.cells
+        cells[:_CATEGORY_CELLS] = plan.category_cells(values[out_i[K.O_APP]], cat, domain)
+        ctx = self.ctx
+        cells[6] = plan.user_cell(ctx.user_id)
+        cells[7], cells[8] = local_hour_weekday(b * ctx.params.bucket_us, ctx.timezone)
+        cells[9] = title_bucket(title) if title else 0
+        tail = memo.vector(title, titles) if plan.tail_pos.size else plan._empty_tail
+        _fill_row(
+            out, self.out_f, plan.dst, plan.src, cells, plan.cell_pos, tail, plan.tail_pos,
+            self.shares, self.logs, self.spans,
+        )  # fmt: skip

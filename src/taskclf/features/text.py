@@ -23,8 +23,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,15 +52,41 @@ class TitleFeatures:
     separator_count: int
     token_sketch: str
     char3_sketch: str
+    #: the sketches as sorted ``(bucket, count)`` pairs (what the texts spell out)
+    token_counts: tuple[tuple[int, int], ...] = ()
+    char3_counts: tuple[tuple[int, int], ...] = ()
 
 
-@lru_cache(maxsize=1 << 17)
+_MAX_CACHED_PIECES = 1 << 17
+_BUCKETS: dict[tuple[bytes, bytes], dict[str, int]] = {}
+
+
 def _bucket(secret: bytes, domain: bytes, piece: str) -> int:
     return keyed_bucket(secret, piece, TITLE_SKETCH_BUCKETS, domain=domain)
 
 
-def _sketch_text(counts: Counter[int]) -> str:
-    return " ".join(f"{b}:{c}" for b, c in sorted(counts.items()))
+def _sketch(secret: bytes, domain: bytes, pieces: list[str]) -> tuple[tuple[int, int], ...]:
+    """The sketch of ``pieces``: their keyed buckets counted, as pairs sorted by bucket.
+
+    Buckets are remembered per (secret, domain) and piece (tokens and trigrams repeat
+    across titles); the memory holds at most :data:`_MAX_CACHED_PIECES` pieces per domain.
+    """
+    known = _BUCKETS.get((secret, domain))
+    if known is None or len(known) > _MAX_CACHED_PIECES:
+        known = _BUCKETS[(secret, domain)] = {}
+    found = list(map(known.get, pieces))
+    if None in found:
+        for i, b in enumerate(found):
+            if b is None:
+                piece = pieces[i]
+                got = known.get(piece)
+                found[i] = known[piece] = _bucket(secret, domain, piece) if got is None else got
+    buckets = cast(list[int], found)
+    return tuple(sorted(Counter(buckets).items()))
+
+
+def _sketch_text(pairs: tuple[tuple[int, int], ...]) -> str:
+    return " ".join([f"{b}:{c}" for b, c in pairs])
 
 
 def tokenize(text: str) -> list[str]:
@@ -81,10 +106,10 @@ def title_features(secret: bytes, title: str) -> TitleFeatures:
         raise InputError(f"window title must be a string, got {type(title).__name__}")
     text = title[:MAX_TITLE_CHARS]
     tokens = tokenize(text)
-    token_counts = Counter(_bucket(secret, _TOKEN_DOMAIN, t) for t in tokens)
-    char3_counts = Counter(_bucket(secret, _CHAR3_DOMAIN, g) for g in char_trigrams(text))
-    digits = sum(ch.isdigit() for ch in text)
+    digits = sum(map(str.isdigit, text))
     h = title_hash(secret, title)
+    token_counts = _sketch(secret, _TOKEN_DOMAIN, tokens)
+    char3_counts = _sketch(secret, _CHAR3_DOMAIN, char_trigrams(text))
     return TitleFeatures(
         title_hash=h,
         title_bucket=title_bucket(h),
@@ -92,30 +117,62 @@ def title_features(secret: bytes, title: str) -> TitleFeatures:
         token_count=len(tokens),
         unique_token_ratio=(len(set(tokens)) / len(tokens)) if tokens else 0.0,
         digit_ratio=(digits / len(text)) if text else 0.0,
-        separator_count=sum(ch in SEPARATOR_CHARS for ch in text),
+        separator_count=sum(map(SEPARATOR_CHARS.__contains__, text)),
         token_sketch=_sketch_text(token_counts),
         char3_sketch=_sketch_text(char3_counts),
+        token_counts=token_counts,
+        char3_counts=char3_counts,
     )
+
+
+_PAIRS = re.compile(r"[0-9]{1,9}:[0-9]{1,9}(?: [0-9]{1,9}:[0-9]{1,9})*")
 
 
 def sketch_to_dense(sketch: str, n_buckets: int = TITLE_SKETCH_BUCKETS) -> NDArray[np.float64]:
     """Expand a stored sparse sketch into normalized counts, shape ``(n_buckets,)`` float64.
 
+    Each pair adds its count to its bucket (in text order), then the counts are divided by
+    their total (``ndarray.sum``) when it is positive.
+
     Raises:
         InputError: if the text is not ``bucket:count`` pairs with buckets in range.
     """
-    out = np.zeros(n_buckets, dtype=np.float64)
     if not sketch:
-        return out
+        return np.zeros(n_buckets, dtype=np.float64)
+    if _PAIRS.fullmatch(sketch):  # the stored form: one parse for all pairs
+        pairs = np.fromstring(sketch.replace(":", " "), dtype=np.int64, sep=" ").reshape(-1, 2)
+        if int(pairs[:, 0].max()) < n_buckets:
+            weights = pairs[:, 1].astype(np.float64)
+            counts = np.bincount(pairs[:, 0], weights=weights, minlength=n_buckets)
+            return _normalized(counts.astype(np.float64, copy=False))
+    out: NDArray[np.float64] = np.zeros(n_buckets, dtype=np.float64)
     try:
         for pair in sketch.split(" "):
             b, c = pair.split(":")
+            if int(b) < 0:  # a negative index would wrap around to the last buckets
+                raise IndexError(b)
             out[int(b)] += float(int(c))
     except (ValueError, IndexError):
         raise InputError(
             f"stored title sketch is malformed: {sketch[:60]!r}; expected 'bucket:count' pairs "
             "with buckets in [0, 128); re-ingest the events"
         ) from None
+    return _normalized(out)
+
+
+def counts_to_dense(
+    pairs: tuple[tuple[int, int], ...], n_buckets: int = TITLE_SKETCH_BUCKETS
+) -> NDArray[np.float64]:
+    """:func:`sketch_to_dense` of the sketch text of ``pairs`` (sorted ``(bucket, count)``),
+    without the text: the same counts, sum and division (tested equal)."""
+    if not pairs:
+        return np.zeros(n_buckets, dtype=np.float64)
+    arr = np.array(pairs, dtype=np.int64)
+    out = np.bincount(arr[:, 0], weights=arr[:, 1].astype(np.float64), minlength=n_buckets)
+    return _normalized(out.astype(np.float64, copy=False))
+
+
+def _normalized(out: NDArray[np.float64]) -> NDArray[np.float64]:
     total = out.sum()
     if total > 0:
         out /= total

@@ -17,6 +17,11 @@ copy of the booster (loaded from the booster's own model text: the same trees, b
 
 If the loaded LightGBM library lacks these symbols, :class:`SingleRowPredictor` falls back to
 ``booster.predict`` (same values, just slower) and says so in :attr:`SingleRowPredictor.fast`.
+
+Faster still, for the multiclass models taskclf trains: :class:`~taskclf.infer._forest.Forest`
+evaluates the same trees in compiled code with LightGBM's arithmetic (checked bit for bit
+against ``booster.predict`` when built); :class:`SingleRowPredictor` uses it whenever it
+takes the model (:attr:`SingleRowPredictor.compiled`), else the C API path.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 from numpy.typing import NDArray
+
+from taskclf.infer._forest import Forest
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +112,12 @@ class SingleRowPredictor:
         self.row: NDArray[np.float64] = np.zeros((1, self.n_features), dtype=np.float64)
         self._call: Any = None
         self._args: tuple[Any, ...] = ()
+        self._forest = Forest.from_booster(booster, self.num_iteration)
+        if self._forest is not None:
+            self.n_outputs = self._forest.n_class
+            self._out = np.zeros((1, self.n_outputs), dtype=np.float64)
+            self._row1 = self.row[0]
+            return
         api = _c_api()
         if api is None:
             log.info("LightGBM lacks the fast single-row C API; using booster.predict")
@@ -157,8 +170,14 @@ class SingleRowPredictor:
 
     @property
     def fast(self) -> bool:
-        """Whether the C API's fast single-row path is in use (else ``booster.predict``)."""
-        return self._call is not None
+        """Whether a fast single-row path is in use (compiled or the C API's, else
+        ``booster.predict``)."""
+        return self._forest is not None or self._call is not None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled :class:`~taskclf.infer._forest.Forest` predicts."""
+        return self._forest is not None
 
     def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probabilities of one row.
@@ -174,6 +193,9 @@ class SingleRowPredictor:
         """
         if x is not self.row:
             self.row[0] = x.reshape(-1)
+        if self._forest is not None:
+            self._forest.predict(self._row1, self._out[0])
+            return self._out.copy()
         if self._call is None:
             if self.num_threads:
                 out = self.booster.predict(self.row, num_threads=self.num_threads)

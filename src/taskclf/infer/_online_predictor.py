@@ -1,8 +1,10 @@
 """The online path of the pipeline: one closed minute at a time (:class:`OnlinePredictor`).
 
 The same canonical order as :func:`~taskclf.infer.pipeline.run_pipeline`, with the one-row
-forms of its steps, each tested equal to the batch step bit for bit: LightGBM's prepared
-single-row prediction for ``booster.predict``, :func:`~taskclf.infer.pipeline.score_row` for
+forms of its steps, each tested equal to the batch step bit for bit: the compiled
+:class:`~taskclf.infer._forest.Forest` (else LightGBM's prepared single-row call) for
+``booster.predict``, :class:`~taskclf.infer._online_scorer.OnlineScorer` (the calibration and
+reject of :func:`~taskclf.infer.pipeline.score_row`) for
 :func:`~taskclf.infer.pipeline.score_matrix`, and the fold form of the rolling majority
 (:class:`~taskclf.infer._online_smooth.OnlineSmoother`). Public as
 ``taskclf.infer.online.OnlinePredictor``.
@@ -15,18 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from taskclf.core.defaults import MIXED_UNKNOWN
 from taskclf.core.errors import InputError
+from taskclf.features._one import VectorPlan
 from taskclf.infer._fast_predict import SingleRowPredictor
+from taskclf.infer._online_scorer import OnlineScorer
 from taskclf.infer._online_smooth import OnlineSmoother
 from taskclf.infer.pipeline import (
     OnlineRecord,
     PipelineConfig,
     records_frame,
     round_confidence,
-    score_row,
 )
 from taskclf.infer.prediction import probs_to_json
 from taskclf.infer.smooth import SmoothedMinute
@@ -55,6 +60,9 @@ def _utc_datetime(value: Any) -> datetime:
     return stamp.tz_convert("UTC").to_pydatetime()
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class OnlinePredictor:
     """One closed minute at a time through the same steps as :func:`run_pipeline`.
 
@@ -62,13 +70,14 @@ class OnlinePredictor:
     minutes after it closes, as soon as a time gap longer than the idle gap ends its run (see
     :meth:`flush_idle`), or at :meth:`flush` (e.g. on shutdown).
 
-    :meth:`predict_row` is the fast path (plain dicts, no pandas per minute: the online loop
-    calls it once per closed minute); :meth:`predict_bucket` returns the same records as a
-    frame. Both predict with a :class:`SingleRowPredictor` (``booster.predict`` of the row, bit
-    for bit) and score with :func:`score_row`, the one-row form of the batch's
-    :func:`score_matrix` (tested equal). The taxonomy mapping of a label is computed once per
-    configuration: like the batch, which maps the label names, it treats the label mapper as
-    a function of each label alone.
+    :meth:`predict_vector` is the fast path (a row already encoded, from
+    ``FeatureState.close_until_vectors`` with :attr:`plan`: the online loop calls it once per
+    closed minute); :meth:`predict_row` encodes a feature record first, and
+    :meth:`predict_bucket` returns the same records as a frame. All predict with a
+    :class:`SingleRowPredictor` (``booster.predict`` of the row, bit for bit) and score with
+    an :class:`~taskclf.infer._online_scorer.OnlineScorer` (``score_row``, bit for bit). The
+    taxonomy mapping of a label is computed once per configuration: like the batch, which
+    maps the label names, it treats the label mapper as a function of each label alone.
     """
 
     def __init__(self, config: PipelineConfig) -> None:
@@ -93,6 +102,9 @@ class OnlinePredictor:
             else SingleRowPredictor(config.booster, num_threads=config.num_threads)
         )
         self.config, self._encoder, self._model = config, encoder, model
+        #: how ``FeatureState.close_until_vectors`` fills this model's input rows
+        self.plan = VectorPlan(encoder)
+        self._scorer = OnlineScorer(config)
         self._mapped: dict[str, str] = {}
         # a user whose last minute started this long before the closed time has a gap ahead
         self._idle_after = timedelta(seconds=config.bucket_seconds + config.idle_gap_seconds)
@@ -111,14 +123,29 @@ class OnlinePredictor:
 
         Rows of one user must come in time order (each minute once).
         """
+        if self._model is None:
+            raise InputError("this pipeline has no model; give probabilities (rule baseline)")
+        x = self._encoder.encode_row(row, out=self._model.row)
+        return self.predict_vector(str(row["user_id"]), _utc_datetime(row["bucket_start_ts"]), x)
+
+    def predict_vector(
+        self, user_id: str, start: datetime | int, x: NDArray[np.float64]
+    ) -> list[OnlineRecord]:
+        """:meth:`predict_row` of a row already encoded (``FeatureState.close_until_vectors``).
+
+        Args:
+            user_id: Whose minute it is.
+            start: The minute's start (aware datetime, or µs since the epoch, UTC).
+            x: The model's input row, shape ``(n_features,)`` or ``(1, n_features)``.
+        """
         config = self.config
         model = self._model
         if model is None:
             raise InputError("this pipeline has no model; give probabilities (rule baseline)")
-        user_id = str(row["user_id"])
-        start = _utc_datetime(row["bucket_start_ts"])
-        raw = model.predict(self._encoder.encode_row(row, out=model.row))
-        scored = score_row(config, raw, user_id)
+        if not isinstance(start, datetime):
+            start = _EPOCH + timedelta(microseconds=start)
+        raw = model.predict(x)
+        scored = self._scorer.score(raw, user_id)
         smoother = self._smoothers.get(user_id)
         if smoother is None:
             smoother = self._smoothers[user_id] = OnlineSmoother(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from taskclf.core.defaults import (
     DEFAULT_BUCKET_SECONDS,
@@ -122,6 +122,15 @@ class OnlineSmoother:
         return out
 
     def _check_start(self, bucket_start: datetime | None) -> datetime | None:
+        last = self._last_start
+        if (
+            type(bucket_start) is datetime
+            and bucket_start.tzinfo is UTC
+            and self._with_times
+            and last is not None
+            and bucket_start > last
+        ):
+            return bucket_start  # the usual minute: aware UTC, after the previous one
         with_times = bucket_start is not None
         if self._with_times is not None and with_times != self._with_times:
             raise InputError(

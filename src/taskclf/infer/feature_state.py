@@ -1,13 +1,16 @@
 """Online feature building: one closed minute at a time, identical to batch rows.
 
-:class:`FeatureState` keeps a small buffer of recent normalized events and the fold state of
-``features._fold`` (open session, title repeats, current app run, the last 15 minutes of rows).
-Closing several minutes at once runs exactly the batch code — ``aggregate_minutes``
-restricted to the new buckets, then ``fold`` with the carried state; closing one minute as
-records (the online loop's step) runs ``features._one``, the same definitions in plain Python
-on the events touching that minute. Either way, given the same events, the rows equal
-``features.build.build_features`` row for row (tested with random event mixes, and with
-mixed step sizes that hand the fold state from one path to the other).
+:class:`FeatureState` keeps a small buffer of recent normalized events (typed arrays,
+``features._buffer``) and the fold state of ``features._fold`` (open session, title repeats,
+current app run, the last 15 minutes of rows). Closing several minutes at once runs exactly
+the batch code — ``aggregate_minutes`` restricted to the new buckets, then ``fold`` with the
+carried state; closing one minute (the online loop's step) runs the compiled kernel of
+``features._one`` on the buffer, the same definitions on the events touching that minute.
+Either way, given the same events, the rows equal ``features.build.build_features`` row for
+row (tested with random event mixes, and with mixed step sizes that hand the fold state from
+one path to the other). One minute comes out as a schema record
+(:meth:`FeatureState.close_until_records`) or straight as the model's input row
+(:meth:`FeatureState.close_until_vectors`, what the online loop uses).
 
 Contract for exact parity: when a minute is closed, every event overlapping it must already
 have been added (an event still in progress may be added with its current end; window, AFK
@@ -21,19 +24,23 @@ the next open minute (pruned when new events are added).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from taskclf.adapters.activitywatch.events import frame_from_rows
+from taskclf.adapters.activitywatch.export import ParsedBucket
 from taskclf.core.defaults import DEFAULT_BUCKET_SECONDS, DEFAULT_IDLE_GAP_SECONDS
 from taskclf.core.errors import InputError
 from taskclf.core.time import ensure_utc, get_zone
 from taskclf.core.types import validate_user_id
+from taskclf.features import _kernel
+from taskclf.features._buffer import INT_COLUMNS, EventBuffer
 from taskclf.features._event_lists import (
-    EventBuffer,
     Lists,
     Titles,
     arrays_to_lists,
@@ -49,11 +56,16 @@ from taskclf.features._fold import (
     fold,
 )
 from taskclf.features._minutes import TITLE_STAT_COLUMNS, EventArrays, aggregate_minutes
-from taskclf.features._one import FALLBACK, ScalarFold, TitleMemo, close_one
+from taskclf.features._one import KernelFold, OneMinute, TitleMemo, VectorPlan
 from taskclf.features.build import _check_params
+from taskclf.features.text import TitleFeatures
+from taskclf.infer._intake import PollIntake
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TITLES = 4096
+_TITLE_COLUMN = INT_COLUMNS["window"].index("title")
+_MAX_STRINGS = 8192  # interned strings kept before the table is compacted to the live ones
+F64 = NDArray[np.float64]
 
 
 def _to_us(value: datetime, field: str) -> int:
@@ -92,10 +104,13 @@ class FeatureState:
         self._buffer = EventBuffer()
         self._arrays: EventArrays | None = None  # the buffer as arrays (built when needed)
         self._fold: FoldState | None = FoldState()
-        self._scalar: ScalarFold | None = None  # the fold state while closing one at a time
+        self._kfold: KernelFold | None = None  # the fold state while closing one at a time
         self._title_cache: dict[str, Any] = {}
         self._memo = TitleMemo()
         self._ctx = RowContext(user_id, device_id, timezone, schema_version, self.params)
+        self._minute = OneMinute(self._buffer, self._ctx)
+        self._compact_at = _MAX_STRINGS
+        self._intake: PollIntake | None = None
         self._next: int | None = (
             None if start is None else _to_us(start, "start") // self.params.bucket_us
         )
@@ -137,6 +152,36 @@ class FeatureState:
             return
         self._add(*small)
 
+    def add_buckets(
+        self,
+        buckets: Iterable[ParsedBucket],
+        *,
+        secret: bytes,
+        titles: dict[str, TitleFeatures] | None = None,
+    ) -> None:
+        """:meth:`add_records` of ``events.normalize_records(buckets, ...)``, without records.
+
+        The online loop's step: a poll's events are normalized straight into the buffer's
+        encoded rows (``infer._intake``, tested equal).
+
+        Args:
+            buckets: A poll's validated events.
+            secret: The per-install title secret.
+            titles: A cache of title features by raw title (memory only), kept across polls.
+        """
+        buckets = [b for b in buckets if b.events]
+        if not buckets:
+            return
+        if self._intake is None or self._intake.secret != secret:
+            self._intake = PollIntake(self._buffer, secret, self._memo.features)
+        if self._next is not None:
+            self._prune()
+        first = self._intake.add(buckets, titles)
+        if first is not None:
+            self._arrays = None
+            if self._next is None:
+                self._next = first // self.params.bucket_us
+
     def _add(self, kinds: Lists, titles: Titles) -> None:
         if self._next is not None:
             self._prune()
@@ -158,34 +203,68 @@ class FeatureState:
         """Like :meth:`close_until`, as plain dicts (cheaper; for ``MatrixEncoder.encode_row``).
 
         The values equal the frame's cells, except a missing ``device_id`` is None. Closing
-        exactly one bucket (the online loop's usual step) takes the plain-Python path of
+        exactly one bucket (the online loop's usual step) takes the compiled path of
         ``features._one``; several buckets at once go through the batch code.
         """
-        end_bucket = _to_us(until, "until") // self.params.bucket_us
-        if self._next is not None and end_bucket == self._next + 1:
-            got = self._close_one()
-            if got is not FALLBACK:
-                return [] if got is None else [got]  # type: ignore[list-item]
+        b = self._one_bucket(until)
+        if b is not None:
+            status = self._close_one()
+            if status == _kernel.ROW:
+                return [self._minute.record(b, self._buffer.titles, self._memo)]
+            if status == _kernel.NO_ROW:
+                return []
         return assemble_records(
             self._close(until), self._ctx, self._buffer.titles, self._title_cache
         )
 
-    def _close_one(self) -> dict[str, Any] | str | None:
+    def close_until_vectors(self, until: datetime, plan: VectorPlan) -> list[tuple[int, F64]]:
+        """The rows of :meth:`close_until_records` as model input rows, with their start (µs).
+
+        Each row is ``plan.encoder.encode_row(record)[0]`` of the record (tested equal).
+        Closing one bucket writes the compiled path's values straight into ``plan.row``
+        (valid until the next call) without building the record; other closes encode the
+        records into new arrays.
+        """
+        b = self._one_bucket(until)
+        if b is not None:
+            status = self._close_one()
+            if status == _kernel.ROW:
+                self._minute.vector(b, plan, plan.row, self._buffer.titles, self._memo)
+                return [(b * self.params.bucket_us, plan.row)]
+            if status == _kernel.NO_ROW:
+                return []
+        records = assemble_records(
+            self._close(until), self._ctx, self._buffer.titles, self._title_cache
+        )
+        return [
+            (_to_us(r["bucket_start_ts"], "bucket_start_ts"), plan.encoder.encode_row(r)[0])
+            for r in records
+        ]
+
+    def _one_bucket(self, until: datetime) -> int | None:
+        """The next open bucket if ``until`` closes exactly that one, else None."""
+        end_bucket = _to_us(until, "until") // self.params.bucket_us
+        if self._next is not None and end_bucket == self._next + 1:
+            return self._next
+        return None
+
+    def _close_one(self) -> int:
         assert self._next is not None
-        if self._scalar is None:
-            assert self._fold is not None
-            self._scalar = ScalarFold.from_state(self._fold)
+        if self._kfold is None:
+            self._kfold = KernelFold.from_state(
+                self._fold_state(), self._buffer.strings, self._minute.k15
+            )
             self._fold = None
-        got = close_one(self._buffer, self._next, self._scalar, self._ctx, self._memo)
-        if got is not FALLBACK:
+        status = self._minute.close(self._next, self._kfold)
+        if status != _kernel.FALLBACK:
             self._next += 1
-        return got
+        return status
 
     def _fold_state(self) -> FoldState:
         if self._fold is None:
-            assert self._scalar is not None
-            self._fold = self._scalar.to_state()
-            self._scalar = None
+            assert self._kfold is not None
+            self._fold = self._kfold.to_state(self._buffer.strings)
+            self._kfold = None
         return self._fold
 
     def _close(self, until: datetime) -> dict[str, Any]:
@@ -227,7 +306,26 @@ class FeatureState:
         self._buffer.prune(horizon)
         self._arrays = None
         if len(self._buffer.titles) > _MAX_TITLES:
-            live = set(self._buffer.cols["window"]["title"])
+            rows = self._buffer.rows["window"]
+            codes = rows.ints[rows.lo : rows.n, _TITLE_COLUMN].tolist()
+            live = {self._buffer.strings.values[c] for c in codes}
             self._buffer.titles = {k: v for k, v in self._buffer.titles.items() if k in live}
             self._title_cache = {k: v for k, v in self._title_cache.items() if k in live}
-            self._memo.values = {k: v for k, v in self._memo.values.items() if k in live}
+            self._memo.keep(live)
+        if len(self._buffer.strings) > self._compact_at:
+            self._compact_strings()
+
+    def _compact_strings(self) -> None:
+        """Renumber the interned strings to the ones still used (buffer and fold state)."""
+        parts = [self._buffer.live_codes()]
+        if self._kfold is not None:
+            parts.append(self._kfold.live_codes())
+        parts.append(self._minute.consts[_kernel.C_NO_APP : _kernel.C_UNKNOWN_DOMAIN + 1])
+        remap = self._buffer.strings.compact(np.concatenate(parts))
+        self._buffer.remap(remap)
+        if self._kfold is not None:
+            self._kfold.remap(remap)
+        self._minute.reserve_constants()
+        if self._intake is not None:
+            self._intake.forget_codes()
+        self._compact_at = max(_MAX_STRINGS, 2 * len(self._buffer.strings))

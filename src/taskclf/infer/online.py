@@ -34,7 +34,6 @@ from typing import Any
 import pandas as pd
 
 from taskclf.adapters.activitywatch.client import AWClient
-from taskclf.adapters.activitywatch.events import normalize_records
 from taskclf.adapters.activitywatch.export import (
     SUPPORTED_TYPES,
     AWEvent,
@@ -239,10 +238,7 @@ class OnlineLoop:
         if buckets:
             if len(self._titles) > _MAX_TITLE_CACHE:
                 self._titles.clear()
-            records = normalize_records(
-                buckets, secret=self._secret, device_id=self.device_id, titles=self._titles
-            )
-            self.state.add_records(records)
+            self.state.add_buckets(buckets, secret=self._secret, titles=self._titles)
 
     def _unclip(
         self,
@@ -290,8 +286,9 @@ class OnlineLoop:
         self._fetch(now)
         until = floor_minute(now - self.settle)
         records: list[OnlineRecord] = []
-        for row in self.state.close_until_records(until):
-            records.extend(self.predictor.predict_row(row))
+        predictor = self.predictor
+        for start, x in self.state.close_until_vectors(until, predictor.plan):
+            records.extend(predictor.predict_vector(self.user_id, start, x))
         records.extend(self.predictor.flush_idle(until))
         return records_frame(self._write(records))
 

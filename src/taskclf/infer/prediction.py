@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -41,15 +42,37 @@ _json_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=
 def probs_to_json(probs: Sequence[float] | np.ndarray) -> str:
     """Canonical JSON list of probabilities (rounded so batch and online agree exactly).
 
-    The text of ``json.dumps([round(float(p), 10) for p in probs], separators=(",", ":"))``:
-    JSON writes a finite float as its ``repr``, so the list is joined directly (the ``json``
-    module only for NaN or infinity, which it spells differently; tested equal).
+    The text of ``json.dumps([round(float(p), 10) for p in probs], separators=(",", ":"))``
+    (tested equal). JSON writes a finite float as its ``repr``; for values in ``[1e-4, 1]``
+    that is the ``"%.10f"`` text without its trailing zeros: ``"%.10f"`` rounds correctly to
+    10 decimals, as ``round`` does, and the double nearest that decimal prints as the
+    decimal, since its spacing (at most 2.2e-16 here) is far below the 1e-10 between
+    decimals of 10 places. So a row of such values is formatted in one call. Other values
+    (``repr`` uses an exponent below 1e-4) take ``repr(round(...))`` value by value, and
+    ``json`` for NaN and infinity.
     """
     values = (
         np.asarray(probs, dtype=np.float64).tolist()
         if isinstance(probs, np.ndarray)
         else [float(p) for p in probs]
     )
+    if not values:
+        return "[]"
+    fmt = _FORMATS.get(len(values))
+    if fmt is None:
+        fmt = _FORMATS[len(values)] = ",".join(["%.10f"] * len(values))
+    text = fmt % tuple(values)
+    if "0.0000" in text or "-" in text or "n" in text or max(values) > 1.0:
+        return _probs_json_by_value(values)
+    text = _TRAILING_ZEROS.sub("", text).replace(".,", ".0,")
+    return "[" + (text + "0" if text[-1] == "." else text) + "]"
+
+
+_FORMATS: dict[int, str] = {}
+_TRAILING_ZEROS = re.compile(r"0+(?=,|$)")
+
+
+def _probs_json_by_value(values: list[float]) -> str:
     rounded = [round(v, _PROB_DECIMALS) for v in values]
     text = "[" + ",".join(map(repr, rounded)) + "]"
     if "n" in text:  # 'nan' or 'inf': no finite float's repr has an 'n'
@@ -107,26 +130,34 @@ def record_to_json(record: Mapping[str, Any]) -> str:
     else:
         ts_text = pd.Timestamp(ts).tz_convert(UTC).isoformat()
     confidence = round(float(record["confidence"]), _PROB_DECIMALS)
-    return (
-        '{"user_id":'
-        + _json_str(str(record["user_id"]))
-        + ',"bucket_start_ts":'
-        + _json_str(ts_text)
-        + ',"core_label":'
-        + _json_str(str(record["core_label"]))
-        + ',"confidence":'
-        + (repr(confidence) if math.isfinite(confidence) else json.dumps(confidence))
-        + (',"is_rejected":true' if record["is_rejected"] else ',"is_rejected":false')
-        + ',"predicted_label":'
-        + _json_str(str(record["predicted_label"]))
-        + ',"mapped_label":'
-        + _json_str(str(record["mapped_label"]))
-        + ',"core_probs":'
-        + _json_str(str(record["core_probs"]))
-        + ',"model_id":'
-        + _json_str(str(record["model_id"]))
-        + "}"
+    return _RECORD % (
+        _escaped(str(record["user_id"])),
+        _json_str(ts_text),
+        _escaped(str(record["core_label"])),
+        repr(confidence) if math.isfinite(confidence) else json.dumps(confidence),
+        "true" if record["is_rejected"] else "false",
+        _escaped(str(record["predicted_label"])),
+        _escaped(str(record["mapped_label"])),
+        _json_str(str(record["core_probs"])),
+        _escaped(str(record["model_id"])),
     )
+
+
+_RECORD = (
+    '{"user_id":%s,"bucket_start_ts":%s,"core_label":%s,"confidence":%s,"is_rejected":%s,'
+    '"predicted_label":%s,"mapped_label":%s,"core_probs":%s,"model_id":%s}'
+)
+_ESCAPED: dict[str, str] = {}
+
+
+def _escaped(text: str) -> str:
+    """``_json_str(text)``, remembered (user ids, labels and model ids repeat every line)."""
+    got = _ESCAPED.get(text)
+    if got is None:
+        if len(_ESCAPED) > 4096:
+            _ESCAPED.clear()
+        got = _ESCAPED[text] = _json_str(text)
+    return got
 
 
 def frame_from_records(lines: Iterable[str]) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from taskclf.adapters.activitywatch.export import (
     WINDOW,
     ParsedBucket,
 )
-from taskclf.adapters.activitywatch.mapping import map_app
+from taskclf.adapters.activitywatch.mapping import AppInfo, map_app
 from taskclf.core.hashing import title_hash
 from taskclf.features.domain import domain_category, host_hash, url_host
 from taskclf.features.text import TitleFeatures, title_features
@@ -112,7 +112,7 @@ _INPUT_MAP: Final = (
 _TS_DTYPE: Final = "datetime64[us, UTC]"
 
 
-def _event_id(kind: str, source: str, start_us: int, identity: str) -> str:
+def event_id(kind: str, source: str, start_us: int, identity: str) -> str:
     payload = f"{kind}\x1f{source}\x1f{start_us}\x1f{identity}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(payload).hexdigest()[:16]
 
@@ -134,17 +134,25 @@ def _empty_row(kind: str, source: str, device: str, start_us: int, end_us: int) 
     return row
 
 
-def _window_row(
-    row: dict[str, Any], data: Any, titles: dict[str, TitleFeatures], secret: bytes
-) -> str:
+def window_fields(
+    data: Any, titles: dict[str, TitleFeatures], secret: bytes
+) -> tuple[str, AppInfo, TitleFeatures]:
+    """A window event's app name (``unknown`` when missing), app info and title features."""
     app = data.get("app")
     title = data.get("title") or ""
     feats = titles.get(title)
     if feats is None:
         feats = titles[title] = title_features(secret, title)
-    info = map_app(app)
+    name = app if isinstance(app, str) and app else "unknown"
+    return name, map_app(app), feats
+
+
+def _window_row(
+    row: dict[str, Any], data: Any, titles: dict[str, TitleFeatures], secret: bytes
+) -> str:
+    name, info, feats = window_fields(data, titles, secret)
     row.update(
-        app_name=app if isinstance(app, str) and app else "unknown",
+        app_name=name,
         app_id=info.app_id,
         app_category=info.category,
         title_hash=feats.title_hash,
@@ -156,26 +164,46 @@ def _window_row(
         title_token_sketch=feats.token_sketch,
         title_char3_sketch=feats.char3_sketch,
     )
-    return f"{row['app_name']}\x1f{feats.title_hash}"
+    return f"{name}\x1f{feats.title_hash}"
+
+
+def web_identity(data: Any, secret: bytes) -> tuple[str, str, str]:
+    """A tab event's URL and title (empty when missing) and its identity (keyed hashes)."""
+    url = data.get("url") or ""
+    title = data.get("title") or ""
+    return url, title, _keyed(secret, b"url:", url) + "\x1f" + _keyed(secret, b"title:", title)
 
 
 def _web_row(row: dict[str, Any], data: Any, secret: bytes) -> str:
-    url = data.get("url") or ""
-    title = data.get("title") or ""
+    url, title, identity = web_identity(data, secret)
     row.update(
         domain_category=domain_category(url),
         host_hash=host_hash(secret, url_host(url)),
         # only the tab title's hash is kept (a web event has no title sketch or statistics)
         title_hash=title_hash(secret, title) if title else None,
     )
-    return _keyed(secret, b"url:", url) + "\x1f" + _keyed(secret, b"title:", title)
+    return identity
+
+
+INPUT_KEYS: Final = tuple(key for _, key in _INPUT_MAP)
+
+
+def input_values(data: Any) -> tuple[list[float], str]:
+    """An input event's counts in :data:`_INPUT_MAP` order (NaN when missing), and identity."""
+    return input_counts([data.get(key) for key in INPUT_KEYS])
+
+
+def input_counts(raw: Sequence[Any]) -> tuple[list[float], str]:
+    """:func:`input_values` of the raw values of :data:`INPUT_KEYS` (None when missing)."""
+    values = [float(abs(v)) if v is not None else np.nan for v in raw]
+    return values, ",".join(map(repr, values))
 
 
 def _input_row(row: dict[str, Any], data: Any) -> str:
-    for col, key in _INPUT_MAP:
-        v = data.get(key)
-        row[col] = float(abs(v)) if v is not None else np.nan
-    return ",".join(repr(row[col]) for col, _ in _INPUT_MAP)
+    values, identity = input_values(data)
+    for (col, _), v in zip(_INPUT_MAP, values, strict=True):
+        row[col] = v
+    return identity
 
 
 def normalize_buckets(
@@ -233,9 +261,22 @@ def normalize_records(
                 identity = _web_row(row, ev.data, secret)
             else:
                 identity = _input_row(row, ev.data)
-            row["event_id"] = _event_id(kind, bucket.bucket_id, ev.start_us, identity)
+            row["event_id"] = event_id(kind, bucket.bucket_id, ev.start_us, identity)
             rows.append(row)
     return dedupe_records(rows)
+
+
+def title_row(feats: TitleFeatures) -> tuple[Any, ...]:
+    """A title's :data:`~taskclf.features._minutes.TITLE_STAT_COLUMNS` values."""
+    return (
+        float(feats.char_count),
+        float(feats.token_count),
+        feats.unique_token_ratio,
+        feats.digit_ratio,
+        float(feats.separator_count),
+        feats.token_sketch,
+        feats.char3_sketch,
+    )
 
 
 def dedupe_records(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
