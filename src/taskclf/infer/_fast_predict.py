@@ -112,11 +112,11 @@ class SingleRowPredictor:
         self.row: NDArray[np.float64] = np.zeros((1, self.n_features), dtype=np.float64)
         self._call: Any = None
         self._args: tuple[Any, ...] = ()
+        self._row1 = self.row[0]  # the row as 1-D (a view of :attr:`row`)
         self._forest = Forest.from_booster(booster, self.num_iteration)
         if self._forest is not None:
             self.n_outputs = self._forest.n_class
             self._out = np.zeros((1, self.n_outputs), dtype=np.float64)
-            self._row1 = self.row[0]
             return
         api = _c_api()
         if api is None:
@@ -184,14 +184,14 @@ class SingleRowPredictor:
 
         Args:
             x: Shape ``(1, n_features)`` or ``(n_features,)``, float64. Pass :attr:`row`
-                itself (e.g. filled by ``MatrixEncoder.encode_row(row, out=predictor.row)``)
-                to skip the copy into it.
+                itself (e.g. filled by ``MatrixEncoder.encode_row(row, out=predictor.row)``),
+                or its 1-D view ``row[0]``, to skip the copy into it.
 
         Returns:
             A new array of shape ``(1, n_outputs)`` (``n_outputs`` is the number of classes
             of a multiclass model).
         """
-        if x is not self.row:
+        if x is not self.row and x is not self._row1:
             self.row[0] = x.reshape(-1)
         if self._forest is not None:
             self._forest.predict(self._row1, self._out[0])

@@ -102,8 +102,11 @@ class OnlinePredictor:
             else SingleRowPredictor(config.booster, num_threads=config.num_threads)
         )
         self.config, self._encoder, self._model = config, encoder, model
-        #: how ``FeatureState.close_until_vectors`` fills this model's input rows
+        #: how ``FeatureState.close_until_vectors`` fills this model's input rows (straight
+        #: into the model's own input row)
         self.plan = VectorPlan(encoder)
+        if model is not None and model.row.shape[1] == self.plan.row.size:
+            self.plan.row = model.row[0]
         self._scorer = OnlineScorer(config)
         self._mapped: dict[str, str] = {}
         # a user whose last minute started this long before the closed time has a gap ahead

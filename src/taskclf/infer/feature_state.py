@@ -69,7 +69,9 @@ F64 = NDArray[np.float64]
 
 
 def _to_us(value: datetime, field: str) -> int:
-    delta = ensure_utc(value, field=field) - _EPOCH
+    if type(value) is not datetime or value.tzinfo is not UTC:  # else: already aware UTC
+        value = ensure_utc(value, field=field)
+    delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
