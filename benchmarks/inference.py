@@ -17,18 +17,20 @@ matrix, encoded beforehand.
 
 Online (DESIGN §7: "one closed minute from raw events to the written record"): one user's
 busiest day of raw ActivityWatch events (the synthetic export), cut into polls by start
-minute; then minute by minute what ``OnlineLoop`` does: normalize the minute's raw events
-(``normalize_records``, title features cached across polls as the loop does) and add them
-(``FeatureState.add_records``), close the minute (``close_until_records``),
-``OnlinePredictor.predict_row`` (LightGBM's prepared single-row path), ``flush_idle``, and
+minute; then minute by minute what ``OnlineLoop`` does: add the minute's raw events
+(``FeatureState.add_buckets``: normalized straight into the typed event buffer, title
+features cached across polls as the loop does), close the minute into the model's input row
+(``close_until_vectors``: the compiled one-minute kernel), ``OnlinePredictor.predict_vector``
+(the compiled ``Forest``, calibration and reject, smoothing, taxonomy), ``flush_idle``, and
 write the records with the loop's ``OnlineRecordWriter`` (one ``os.write`` per call on a
 descriptor kept open; an fsync every ``DEFAULT_ONLINE_FSYNC_MINUTES`` minutes of records, so
 most minutes have none and the p99 includes the ones that do). Bar: p50 of that <= 3x the
 p50 of a bare single-row ``booster.predict(num_threads=1)`` on the same model, of the rows
 those minutes produced, each once in order (after one pass to warm up). For information:
-the parts, the minute without its events (close to write, what this bar measured before),
-and the single-row predict measured two other ways (each row five times in a row; in the
-loop's place, right after the minute's events and close).
+the parts, the minute without its events (close to write), the same minutes with LightGBM's
+own prepared single-row call instead of the compiled forest, and the single-row predict
+measured two other ways (each row five times in a row; in the loop's place, right after the
+minute's events and close).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ import io
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -208,27 +211,28 @@ def minute_polls(export: Path, lo: int, hi: int) -> dict[int, list[ParsedBucket]
     return out
 
 
-def bench_online(
-    layout: Layout, zones: dict[str, str], exports: dict[str, Path], config: PipelineConfig
-) -> bool:
-    user, lo, hi = busiest_day(layout, zones)
-    polls = minute_polls(exports[user], lo, hi)
-    secret = load_or_create_title_secret(layout)
+@dataclass
+class _Minutes:
+    costs: list[float]  # per minute with a row: raw events to written record (s)
+    parts: dict[str, list[float]]
+    rows: list[np.ndarray]  # the model input row of each such minute
+    fsyncs: int
 
-    def new_state() -> FeatureState:
-        return FeatureState(
-            user_id=user, device_id=None, timezone=zones[user], schema_version=config.schema_version
-        )
 
+def _online_minutes(
+    polls: dict[int, list[ParsedBucket]],
+    minutes: range,
+    new_state: Callable[[], FeatureState],
+    predictor: OnlinePredictor,
+    user: str,
+    secret: bytes,
+) -> _Minutes:
+    """What the online loop does for each minute, timed (see the module docstring)."""
     state, titles = new_state(), {}
-    predictor = OnlinePredictor(config)
     writer = OnlineRecordWriter(
         Path(tempfile.mkdtemp()) / "online.jsonl", fsync_every=DEFAULT_ONLINE_FSYNC_MINUTES
     )
-    minutes = range(min(polls), max(polls) + 15 * MINUTE_US, MINUTE_US)
-    costs: list[float] = []
-    parts: dict[str, list[float]] = {"events": [], "close": [], "predict": [], "write": []}
-    rows_seen = []
+    out = _Minutes([], {"events": [], "close": [], "predict": [], "write": []}, [], 0)
     for minute in minutes:
         t0 = time.perf_counter()
         poll = polls.get(minute)
@@ -244,18 +248,42 @@ def bench_online(
         writer.write(records)
         t4 = time.perf_counter()
         if rows:
-            costs.append(t4 - t0)
-            for key, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-                parts[key].append(took)
-            rows_seen.append(rows[0][1].copy())
+            out.costs.append(t4 - t0)
+            for key, took in zip(out.parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                out.parts[key].append(took)
+            out.rows.append(rows[0][1].copy())
     writer.close()
+    out.fsyncs = writer.fsyncs
+    return out
+
+
+def bench_online(
+    layout: Layout, zones: dict[str, str], exports: dict[str, Path], config: PipelineConfig
+) -> bool:
+    user, lo, hi = busiest_day(layout, zones)
+    polls = minute_polls(exports[user], lo, hi)
+    secret = load_or_create_title_secret(layout)
+
+    def new_state() -> FeatureState:
+        return FeatureState(
+            user_id=user, device_id=None, timezone=zones[user], schema_version=config.schema_version
+        )
+
+    minutes = range(min(polls), max(polls) + 15 * MINUTE_US, MINUTE_US)
+    predictor = OnlinePredictor(config)
+    run = _online_minutes(polls, minutes, new_state, predictor, user, secret)
+    with _lightgbm_single_row():
+        c_path = _online_minutes(polls, minutes, new_state, OnlinePredictor(config), user, secret)
     booster = config.booster
     assert booster is not None
-    xs = [x.reshape(1, -1) for x in rows_seen]
+    xs = [x.reshape(1, -1) for x in run.rows]
     for x in xs:  # a pass to warm up, as the minute's loop did
         booster.predict(x, num_threads=1)
     singles = [_timed(lambda x=x: booster.predict(x, num_threads=1)) for x in xs]
     repeated = [_timed(lambda x=x: booster.predict(x, num_threads=1)) for x in xs for _ in range(5)]
+    model = predictor._model
+    assert model is not None
+    compiled = [_timed(lambda x=x: model.predict(x)) for x in xs]
     in_loop: list[float] = []  # the same predict where the minute's predict runs (a replay)
     state = new_state()
     for minute in minutes:
@@ -265,35 +293,53 @@ def bench_online(
         for _, x in state.close_until_vectors(from_us(minute + MINUTE_US), predictor.plan):
             x1 = x.reshape(1, -1).copy()
             in_loop.append(_timed(lambda x=x1: booster.predict(x, num_threads=1)))
-    minute_ms = np.percentile(costs, [50, 99]) * 1e3
+    minute_ms = np.percentile(run.costs, [50, 99]) * 1e3
     single_ms = np.percentile(singles, [50, 99]) * 1e3
     print(
-        f"online, user {user}, {len(costs)} minutes with a row, {booster.num_trees()} trees: "
+        f"online, user {user}, {len(run.costs)} minutes with a row, {booster.num_trees()} trees: "
         f"one minute from its raw events to the written record p50 {minute_ms[0]:.3f} ms, "
         f"p99 {minute_ms[1]:.3f} ms; bare single-row predict of those rows (each once, in "
         f"order) p50 {single_ms[0]:.3f} ms, p99 {single_ms[1]:.3f} ms"
     )
-    medians = {k: float(np.median(v)) * 1e3 for k, v in parts.items()}
+    medians = {k: float(np.median(v)) * 1e3 for k, v in run.parts.items()}
     print(
-        "(information) per-minute parts, median ms: normalize + add_records of the minute's "
-        f"raw events {medians['events']:.3f}, close minute {medians['close']:.3f}, "
-        f"predict_row + flush_idle {medians['predict']:.3f}, write {medians['write']:.3f} "
-        f"(mean {np.mean(parts['write']) * 1e3:.3f} with the fsyncs: {writer.fsyncs} over "
-        f"{len(costs)} minutes, one per {DEFAULT_ONLINE_FSYNC_MINUTES} minutes of records "
+        "(information) per-minute parts, median ms: add the minute's raw events "
+        f"{medians['events']:.3f}, close the minute into the model row {medians['close']:.3f}, "
+        f"predict_vector + flush_idle {medians['predict']:.3f}, write {medians['write']:.3f} "
+        f"(mean {np.mean(run.parts['write']) * 1e3:.3f} with the fsyncs: {run.fsyncs} over "
+        f"{len(run.costs)} minutes, one per {DEFAULT_ONLINE_FSYNC_MINUTES} minutes of records "
         "and at close)"
     )
     ok = report_bar(
         "online minute p50 / single-row predict p50", minute_ms[0] / single_ms[0], ONLINE_BAR
     )
+    parts = run.parts
     from_row = np.percentile(np.sum([parts[k] for k in parts if k != "events"], axis=0), 50)
+    c_ms = np.percentile(c_path.costs, 50) * 1e3
     print(
         "(information) online minute p99 / single-row predict p99: "
         f"{minute_ms[1] / single_ms[1]:.2f}; the minute without its events (close to write) "
-        f"p50 {from_row * 1e3:.3f} ms; single-row predict p50 measured other ways: each row "
-        f"5 times in a row {np.median(repeated) * 1e3:.3f} ms, in the loop's place (after the "
-        f"minute's events and close) {np.median(in_loop) * 1e3:.3f} ms"
+        f"p50 {from_row * 1e3:.3f} ms; with LightGBM's prepared single-row call instead of "
+        f"the compiled forest p50 {c_ms:.3f} ms ({c_ms / single_ms[0]:.2f}x); the compiled "
+        f"forest alone p50 {np.median(compiled) * 1e3:.3f} ms; bare single-row predict p50 "
+        f"measured other ways: each row 5 times in a row {np.median(repeated) * 1e3:.3f} ms, "
+        f"in the loop's place (after the minute's events and close) "
+        f"{np.median(in_loop) * 1e3:.3f} ms"
     )
     return ok
+
+
+@contextlib.contextmanager
+def _lightgbm_single_row() -> Iterator[None]:
+    """Predictors built meanwhile use LightGBM's prepared C call, not the compiled forest."""
+    from taskclf.infer import _fast_predict
+
+    original = _fast_predict.Forest.from_booster
+    _fast_predict.Forest.from_booster = classmethod(lambda cls, *a, **k: None)
+    try:
+        yield
+    finally:
+        _fast_predict.Forest.from_booster = original
 
 
 def _timed(fn: Callable[[], object]) -> float:

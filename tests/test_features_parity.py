@@ -281,3 +281,36 @@ def test_vectors_are_the_encoded_records(mix, steps, version):
     for (start, x), row, s in zip(got, want, starts, strict=True):
         assert start == s
         assert np.array_equal(x, row, equal_nan=True)
+
+
+def test_many_titles_renumber_the_string_table_without_changing_rows(monkeypatch):
+    """The interned strings are compacted to the live ones as titles pile up (here every
+    few minutes), and title repeats of the open session survive it."""
+    from taskclf.infer import feature_state
+
+    monkeypatch.setattr(feature_state, "_MAX_STRINGS", 24)
+    monkeypatch.setattr(feature_state, "_MAX_TITLES", 12)
+    window = [(60 * m, 60, APPS[m % 3], f"title {m % 60}") for m in range(120)]
+    ev = events(window=window, afk=[(0, 120 * 60, "not-afk")], inputs=[(30, 5, {"presses": 3})])
+    batch = build_features(ev, **KW)
+    assert batch["title_repeat_count_session"].max() == 1  # the second hour repeats the first
+    compactions = []
+    compact = feature_state.FeatureState._compact_strings
+
+    def spy(self: FeatureState) -> None:
+        compactions.append(len(self._buffer.strings))
+        compact(self)
+
+    monkeypatch.setattr(feature_state.FeatureState, "_compact_strings", spy)
+
+    def replay() -> list[dict]:
+        state = FeatureState(**KW)
+        out: list[dict] = []
+        for m in range(1, 123):
+            t = T0 + timedelta(minutes=m)
+            state.add_events(ev[ev["start_ts"] < t])
+            out += state.close_until_records(t)
+        return out
+
+    _assert_records_equal(replay(), batch)
+    assert len(compactions) >= 2  # the table was renumbered while the session went on

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from taskclf.core.encoding import encode_features, feature_columns, fit_categorical_encoders
 from taskclf.core.types import LABEL_SET_V1
-from taskclf.infer.online import OnlinePredictor
+from taskclf.infer.online import OnlinePredictor, warm_up
 from taskclf.infer.pipeline import PipelineConfig, records_frame, run_pipeline
 from taskclf.infer.prediction import OnlineRecordWriter, read_online_records, record_to_json
 
@@ -151,6 +151,22 @@ def test_records_name_the_model_that_scored_them(config: PipelineConfig) -> None
     expected_a = run_pipeline(features, config).predictions["core_probs"].tolist()[:3]
     expected_b = run_pipeline(features, other).predictions["core_probs"].tolist()[3:]
     assert [r["core_probs"] for r in out] == expected_a + expected_b
+
+
+def test_warm_up_leaves_the_predictor_as_it_was(config: PipelineConfig) -> None:
+    """The made-up minutes that compile the online path go through a scratch predictor."""
+    features = _frame({"amy": list(range(6))}, seed=7)
+    rows = features.to_dict("records")
+    predictor = OnlinePredictor(config)
+    out = [r for row in rows[:4] for r in predictor.predict_row(row)]
+    pending = predictor.pending()
+    assert warm_up(config, "Europe/Warsaw", predictor) >= 0.0
+    assert predictor.pending() == pending and predictor.pending("warm-up") == 0
+    out += [r for row in rows[4:] for r in predictor.predict_row(row)]
+    out += predictor.flush_records()
+    assert {r["user_id"] for r in out} == {"amy"}
+    expected = run_pipeline(features, config).predictions
+    assert [r["core_probs"] for r in out] == expected["core_probs"].tolist()
 
 
 @settings(max_examples=30, deadline=None)

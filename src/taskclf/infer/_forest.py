@@ -248,11 +248,12 @@ class Forest:
         rng = np.random.default_rng(0)
         n = self.n_features
         probes = np.zeros((24, n))
-        used = np.unique(self.feature) if self.feature.size else np.zeros(0, np.int32)
-        for i in range(probes.shape[0]):
-            for j in used.tolist():
-                at = np.flatnonzero(self.feature == j)
-                probes[i, j] = self.threshold[at[rng.integers(at.size)]]
+        order = np.argsort(self.feature, kind="stable")
+        features, first = np.unique(self.feature[order], return_index=True)
+        bounds = [*first.tolist(), order.size]
+        for j, lo, hi in zip(features.tolist(), bounds[:-1], bounds[1:], strict=True):
+            at = order[lo:hi]  # the nodes splitting on feature j
+            probes[:, j] = self.threshold[at[rng.integers(at.size, size=probes.shape[0])]]
         probes[1::4] = np.nextafter(probes[1::4], np.inf)
         probes[2::4] = np.where(rng.random((6, n)) < 0.3, np.nan, probes[2::4])
         probes[3::4] = np.where(

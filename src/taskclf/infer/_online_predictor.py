@@ -12,6 +12,7 @@ reject of :func:`~taskclf.infer.pipeline.score_row`) for
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,12 @@ class OnlinePredictor:
         self._mapped: dict[str, str] = {}
         # a user whose last minute started this long before the closed time has a gap ahead
         self._idle_after = timedelta(seconds=config.bucket_seconds + config.idle_gap_seconds)
+
+    def with_empty_state(self) -> OnlinePredictor:
+        """A predictor with this one's configuration and model and no minutes of its own."""
+        other = copy.copy(self)
+        other._smoothers, other._pending, other._pushed, other._last_start = {}, {}, {}, {}
+        return other
 
     @property
     def lag_minutes(self) -> int:

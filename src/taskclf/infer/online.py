@@ -66,7 +66,7 @@ from taskclf.report.daily import build_daily_reports
 from taskclf.report.daily_files import write_daily_report
 from taskclf.report.export import write_segments
 
-__all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop"]
+__all__ = ["OnlineLoop", "OnlinePredictor", "PollStats", "run_online_loop", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,9 @@ class OnlineLoop:
         self._written_until: dict[date, datetime | None] = {}
         self.fsync_every_minutes = fsync_every_minutes
         self._writers: dict[date, OnlineRecordWriter] = {}
+        took = warm_up(self.pipeline, self.timezone, self.predictor)
+        if took > 1.0:
+            log.info("compiled the online path in %.0f s (once per machine)", took)
 
     # policy ----------------------------------------------------------------------------
     def _stamp(self) -> tuple[int, int, int] | None:
@@ -475,6 +478,52 @@ def run_online_loop(
         if on_start is not None:
             on_start(loop)
         return loop.run(poll_seconds=poll_seconds, max_polls=max_polls, on_poll=on_poll)
+
+
+def warm_up(
+    config: PipelineConfig, timezone: str, predictor: OnlinePredictor | None = None
+) -> float:
+    """Run two made-up minutes through the online path; return the seconds it took.
+
+    The path is compiled (numba) the first time it runs on a machine, which takes a few
+    seconds; doing it here keeps that out of the first real minute. Nothing is written and
+    no state is touched: ``predictor`` (else a new one for ``config``) lends its model to a
+    predictor of its own.
+    """
+    t0 = time.perf_counter()
+    start = 1_700_000_040_000_000  # a minute boundary (µs)
+    minute = 60_000_000
+    counts = {"presses": 3, "clicks": 1, "deltaX": 4, "deltaY": 3, "scrollX": 0, "scrollY": 1}
+    buckets = [
+        ParsedBucket(
+            "warm-up-window", "currentwindow", None,
+            (AWEvent(start, 2 * minute, {"app": "warm-up", "title": "warm up"}),),
+        ),
+        ParsedBucket(
+            "warm-up-afk", "afkstatus", None, (AWEvent(start, 2 * minute, {"status": "not-afk"}),)
+        ),
+        ParsedBucket(
+            "warm-up-input", "os.hid.input", None,
+            (AWEvent(start + 5_000_000, 5_000_000, counts), AWEvent(start + minute, 0, counts)),
+        ),
+        ParsedBucket(
+            "warm-up-web", "web.tab.current", None,
+            (AWEvent(start, minute, {"url": "https://example.com/", "title": "x"}),),
+        ),
+    ]  # fmt: skip
+    state = FeatureState(
+        user_id="warm-up", device_id=None, timezone=timezone,
+        schema_version=config.schema_version,
+    )  # fmt: skip
+    state.add_buckets(buckets, secret=b"\0" * 32, titles={})
+    if config.booster is not None:
+        scratch = (OnlinePredictor(config) if predictor is None else predictor).with_empty_state()
+        for m in (1, 2):
+            until = _from_us(start + m * minute)
+            for begin, x in state.close_until_vectors(until, scratch.plan):
+                scratch.predict_vector("warm-up", begin, x)
+        scratch.flush_records()
+    return time.perf_counter() - t0
 
 
 def _load_taxonomy(settings: InferenceSettings) -> TaxonomyConfig | None:
