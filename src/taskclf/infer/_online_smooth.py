@@ -25,6 +25,15 @@ from taskclf.infer.smooth import SmoothedMinute
 
 def _vote(window_labels: Sequence[str], center: str) -> str:
     """The scalar form of :func:`majority_codes`: strict plurality, else the center label."""
+    n = len(window_labels)
+    if n <= 3:  # the default window (3) and run edges: the rule spelled out
+        if n < 3:
+            a = window_labels[0]
+            return a if n == 1 or a == window_labels[1] else center
+        a, b, c = window_labels
+        if a in (b, c):
+            return a  # two or three of a kind
+        return b if b == c else center
     counts: dict[str, int] = {}  # a plain dict: a few labels, no Counter set-up per minute
     for label in window_labels:
         counts[label] = counts.get(label, 0) + 1
