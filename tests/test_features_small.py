@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskclf.features import _event_lists, _fold, _minutes, _small, dynamics, sessions, windows
+from taskclf.features import (
+    _buffer,
+    _event_lists,
+    _fold,
+    _minutes,
+    _small,
+    dynamics,
+    sessions,
+    windows,
+)
 from test_features_helpers import same_cell
 
 WORDS = st.sampled_from(["", "a", "B", "b", "ab", "é", "z z", "10", "9", "None", "nan"])
@@ -415,7 +424,7 @@ def test_event_buffer_matches_merged_arrays(specs, cuts, horizon_s) -> None:
             poll = poll.sort_values(["event_id", "end_ts"], kind="mergesort")
             polls.append(poll.drop_duplicates("event_id", keep="last").reset_index(drop=True))
         at += c
-    buffer = _event_lists.EventBuffer()
+    buffer = _buffer.EventBuffer()
     if polls:  # the oracle: every poll's rows, one per event id (latest end; later poll on ties)
         seen = pd.concat(polls, ignore_index=True).sort_values(
             ["event_id", "end_ts"], kind="mergesort"

@@ -159,6 +159,15 @@ class _KindRows:
         )
         return ints, floats
 
+    def after_last(self, start: int, event_id: str) -> bool:
+        """Whether an event ``(start, event_id)`` sorts after every live row.
+
+        Only called once the rows starting at ``start`` or later have their ids computed.
+        """
+        if self.size == 0:
+            return True
+        return (start, event_id) > (int(self.ints[self.n - 1, 0]), self.ids[-1])
+
     def resolve_from(self, start: int) -> None:
         """Compute the lazy ids of the live rows starting at or after ``start``."""
         for j in range(len(self.ids) - 1, -1, -1):
@@ -272,9 +281,7 @@ class EventBuffer:
         """:meth:`add_encoded` of events whose ids can be compared with the buffered ones."""
         kind = rows.kind
         fresh = rows.idset.isdisjoint(ids) and len(set(ids)) == len(ids)
-        if fresh and (
-            rows.size == 0 or (ints[0][0], ids[0]) > (int(rows.ints[rows.n - 1, 0]), rows.ids[-1])
-        ):
+        if fresh and rows.after_last(ints[0][0], ids[0]):
             rows.append(ints, floats, ids)  # the usual poll: only events after the buffered ones
             return
         if not fresh and len(set(ids)) == len(ids):
@@ -294,11 +301,7 @@ class EventBuffer:
                         rows.floats[pos] = floats[j]
                     rows.longest = max(rows.longest, ints[j][1] - ints[j][0])
             if done:
-                if rest and (
-                    rows.size == 0
-                    or (ints[rest[0]][0], ids[rest[0]])
-                    > (int(rows.ints[rows.n - 1, 0]), rows.ids[-1])
-                ):
+                if rest and rows.after_last(ints[rest[0]][0], ids[rest[0]]):
                     rows.append(
                         [ints[j] for j in rest],
                         [floats[j] for j in rest] if kind == "input" else [],

@@ -1,28 +1,22 @@
-"""Events as Python lists: the online buffer, and small frames converted without pandas.
+"""Events as Python lists: small frames and event records converted without pandas.
 
 ``EventArrays.from_frame`` selects and converts columns with pandas per event kind, which
-costs milliseconds whatever the frame's size; the online loop converts the few events of one
-poll each minute, and closes one minute at a time with plain-Python code (``features._one``)
-that reads events as lists. So the online builder keeps its buffer here, as lists:
+costs milliseconds whatever the frame's size; a small frame, or a poll's few event records,
+convert faster in plain Python:
 
 - :func:`small_rows` converts a small normalized events frame with one ``to_numpy`` per
   column and a plain-Python sort into per-kind column lists (None when the frame is large or
   holds a value the pandas path treats specially: a missing timestamp or id, a timestamp unit
   other than microseconds, a missing window title); :func:`record_rows` does the same for
-  normalized event records (``events.normalize_records``, the online loop's polls, which
-  never become a frame); :func:`lists_to_arrays` turns them into
-  the arrays ``EventArrays.from_frame`` returns (tested equal), and :func:`arrays_to_lists`
-  goes the other way.
-- :class:`EventBuffer` holds each kind's events in canonical ``(start, event_id)`` order with
-  the merge rule of event normalization (the same ``event_id`` keeps the later end, the
-  newer on ties), drops what can no longer matter (:meth:`EventBuffer.prune`) and gives the
-  batch code its arrays (:meth:`EventBuffer.arrays`) when several minutes close at once.
+  normalized event records (``events.normalize_records``, which never become a frame);
+  :func:`lists_to_arrays` turns them into the arrays ``EventArrays.from_frame`` returns
+  (tested equal), and :func:`arrays_to_lists` goes the other way.
+
+The online builder's buffer (``features._buffer.EventBuffer``) takes these lists.
 """
 
 from __future__ import annotations
 
-import bisect
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -231,92 +225,3 @@ def arrays_to_lists(kinds: dict[str, dict[str, Any]]) -> Lists:
             cols["kb"], cols["mouse"] = _activity(cols["vals"])
         out[kind] = cols
     return out
-
-
-class EventBuffer:
-    """One user's recent events as per-kind column lists in canonical order (see the module).
-
-    ``longest[kind]`` is the longest event of the kind, so a scan for the events touching a
-    bucket can start at the first event that started at most that long before it
-    (:meth:`first`).
-    """
-
-    def __init__(self) -> None:
-        self.cols: Lists = {kind: {k: [] for k in LIST_COLUMNS[kind]} for kind in KINDS}
-        self.longest: dict[str, int] = dict.fromkeys(KINDS, 0)
-        self.titles: Titles = {}
-        self._ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
-
-    def n(self, kind: str) -> int:
-        return len(self.cols[kind]["start"])
-
-    def first(self, kind: str, b0: int) -> int:
-        """Index of the first event of ``kind`` that can reach ``b0`` or later."""
-        return bisect.bisect_left(self.cols[kind]["start"], b0 - self.longest[kind])
-
-    def add(self, kinds: Lists, titles: Titles) -> None:
-        """Merge new events (each kind in canonical order): one row per ``event_id``."""
-        self.titles = {**self.titles, **titles}
-        for kind in KINDS:
-            new = kinds[kind]
-            if new["start"]:
-                self._add_kind(kind, new)
-
-    def _add_kind(self, kind: str, new: dict[str, list[Any]]) -> None:
-        cols, ids = self.cols[kind], self._ids[kind]
-        names = LIST_COLUMNS[kind]
-        appended = (
-            ids.isdisjoint(new["id"])
-            and len(set(new["id"])) == len(new["id"])
-            and (
-                not cols["start"]
-                or (new["start"][0], new["id"][0]) > (cols["start"][-1], cols["id"][-1])
-            )
-        )
-        if appended:  # the usual poll: only events after the buffered ones
-            for k in names:
-                cols[k].extend(new[k])
-            ids.update(new["id"])
-            grown = max(map(operator.sub, new["end"], new["start"]))
-            self.longest[kind] = max(self.longest[kind], grown)
-            return
-        rows = list(zip(*(cols[k] for k in names), strict=True))
-        rows += zip(*(new[k] for k in names), strict=True)
-        best: dict[str, int] = {}  # event id -> its row with the latest end (the newer on ties)
-        for j, row in enumerate(rows):
-            seen = best.get(row[2])
-            if seen is None or row[1] >= rows[seen][1]:
-                best[row[2]] = j
-        keep = sorted(best.values(), key=lambda j: (rows[j][0], rows[j][2]))
-        self._set(kind, [rows[j] for j in keep])
-
-    def _set(self, kind: str, rows: list[tuple[Any, ...]]) -> None:
-        names = LIST_COLUMNS[kind]
-        self.cols[kind] = {k: [row[p] for row in rows] for p, k in enumerate(names)}
-        self._ids[kind] = {row[2] for row in rows}
-        self.longest[kind] = max((row[1] - row[0] for row in rows), default=0)
-
-    def prune(self, horizon: int) -> None:
-        """Drop the events that end at or before ``horizon`` and started before it."""
-        for kind in KINDS:
-            cols = self.cols[kind]
-            starts, ends = cols["start"], cols["end"]
-            # events starting at or after the horizon stay: only the ones before can go
-            drop = [i for i in range(bisect.bisect_left(starts, horizon)) if ends[i] <= horizon]
-            if not drop:
-                continue
-            names = LIST_COLUMNS[kind]
-            if drop[-1] == len(drop) - 1:  # the usual case: the oldest events, a prefix
-                cut = len(drop)
-                self._ids[kind].difference_update(cols["id"][:cut])
-                self.cols[kind] = {k: cols[k][cut:] for k in names}
-                rest = self.cols[kind]
-                self.longest[kind] = max(map(operator.sub, rest["end"], rest["start"]), default=0)
-                continue
-            gone = set(drop)
-            keep = [i for i in range(len(starts)) if i not in gone]
-            self._set(kind, [tuple(cols[k][i] for k in names) for i in keep])
-
-    def arrays(self) -> dict[str, dict[str, Any]]:
-        """The buffer as ``EventArrays.kinds`` (for the batch code)."""
-        return lists_to_arrays(self.cols)
