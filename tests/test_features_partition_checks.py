@@ -106,7 +106,8 @@ def test_a_corrupt_partition_names_file_column_and_fix(layout, good, corrupt, co
     assert REBUILD in message
 
 
-def test_a_v2_partition_hint_names_its_schema(layout):
+def _v2_rows(layout):
+    """A v2 feature frame of user u1 and the (new) folder path of its partition."""
     df = build_features(
         events(window=[(0, 120, "Code.exe", "x")]),
         user_id="u1",
@@ -116,6 +117,11 @@ def test_a_v2_partition_hint_names_its_schema(layout):
     )
     path = layout.features_partition(DAY, "u1", "v2")
     path.parent.mkdir(parents=True)
+    return df, path
+
+
+def test_a_v2_partition_hint_names_its_schema(layout):
+    df, path = _v2_rows(layout)
     pq.write_table(
         pa.Table.from_pandas(_set(df, "hour_of_day", "noon"), preserve_index=False), path
     )
@@ -173,15 +179,7 @@ def test_a_minute_in_two_days_partitions_names_both(layout, good):
 
 
 def test_a_repeated_minute_in_v2_is_found_by_partition_user(layout):
-    df = build_features(
-        events(window=[(0, 120, "Code.exe", "x")]),
-        user_id="u1",
-        device_id=None,
-        timezone="UTC",
-        schema_version="v2",
-    )
-    path = layout.features_partition(DAY, "u1", "v2")
-    path.parent.mkdir(parents=True)
+    df, path = _v2_rows(layout)
     other = layout.features_partition(DAY, "u2", "v2")
     for p, frame in ((path, pd.concat([df, df], ignore_index=True)), (other, df)):
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), p)

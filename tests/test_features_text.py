@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskclf.core.errors import InputError
+from taskclf.features._one import _dense_pairs, _pairs
 from taskclf.features.text import (
     char_trigrams,
-    counts_to_dense,
     sketch_to_dense,
     title_features,
     tokenize,
@@ -61,7 +61,12 @@ def test_sketches_follow_their_definition(title: str) -> None:
         assert " ".join(f"{b}:{c}" for b, c in pairs) == text
         dense = sketch_to_dense(text)
         assert np.array_equal(dense, _reference_dense(text))
-        assert np.array_equal(counts_to_dense(pairs), dense)
+    both = np.empty(256)  # what the online path's title columns take, from the pairs
+    _dense_pairs(_pairs(feats.token_counts), _pairs(feats.char3_counts), both)
+    want = np.concatenate(
+        [sketch_to_dense(feats.token_sketch), sketch_to_dense(feats.char3_sketch)]
+    )
+    assert np.array_equal(both, want)
 
 
 @settings(max_examples=200, deadline=None)

@@ -155,6 +155,15 @@ def _union(s: I64, e: I64, m: int) -> int:
 
 
 @njit
+def _covers(s: I64, e: I64, m: int, x: int) -> bool:
+    """Whether one of the intervals ``i < m`` contains ``x``."""
+    for i in range(m):  # noqa: SIM110 (a loop: numba compiles no generator into any())
+        if s[i] <= x < e[i]:
+            return True
+    return False
+
+
+@njit
 def _longest_gap(a_s: I64, a_e: I64, na: int, b_s: I64, b_e: I64, nb: int) -> int:
     """The longest interval of ``A \\ B`` (sorted disjoint lists; maximal pieces)."""
     if na == 0:
@@ -175,19 +184,7 @@ def _longest_gap(a_s: I64, a_e: I64, na: int, b_s: I64, b_e: I64, nb: int) -> in
     k = 0
     for p in range(pts.size - 1):
         lo, hi = pts[p], pts[p + 1]
-        in_a = False
-        for i in range(na):
-            if a_s[i] <= lo < a_e[i]:
-                in_a = True
-                break
-        if not in_a:
-            continue
-        in_b = False
-        for i in range(nb):
-            if b_s[i] <= lo < b_e[i]:
-                in_b = True
-                break
-        if not in_b:
+        if _covers(a_s, a_e, na, lo) and not _covers(b_s, b_e, nb, lo):
             ks[k], ke[k] = lo, hi
             k += 1
     k = _union(ks, ke, k)

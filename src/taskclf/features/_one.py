@@ -213,8 +213,9 @@ def _pairs(pairs: tuple[tuple[int, int], ...]) -> I64:
 def _dense_pairs(token: I64, char3: I64, out: F64) -> None:
     """Both sketches' normalized counts into ``out`` (token buckets, then char3 buckets).
 
-    As ``text.counts_to_dense``: the counts are integers, so their total is exact in any
-    order of addition, and each bucket is divided by it.
+    ``text.sketch_to_dense`` of the sketches' text, without the text (tested equal): the
+    counts are integers, so their total is exact in any order of addition, and each bucket
+    is divided by it.
     """
     k = out.size // 2
     out[:] = 0.0

@@ -160,18 +160,6 @@ def sketch_to_dense(sketch: str, n_buckets: int = TITLE_SKETCH_BUCKETS) -> NDArr
     return _normalized(out)
 
 
-def counts_to_dense(
-    pairs: tuple[tuple[int, int], ...], n_buckets: int = TITLE_SKETCH_BUCKETS
-) -> NDArray[np.float64]:
-    """:func:`sketch_to_dense` of the sketch text of ``pairs`` (sorted ``(bucket, count)``),
-    without the text: the same counts, sum and division (tested equal)."""
-    if not pairs:
-        return np.zeros(n_buckets, dtype=np.float64)
-    arr = np.array(pairs, dtype=np.int64)
-    out = np.bincount(arr[:, 0], weights=arr[:, 1].astype(np.float64), minlength=n_buckets)
-    return _normalized(out.astype(np.float64, copy=False))
-
-
 def _normalized(out: NDArray[np.float64]) -> NDArray[np.float64]:
     total = out.sum()
     if total > 0:
