@@ -14,10 +14,10 @@ distance, scroll, backspaces, shortcuts, kb, mouse``; web ``start, end, src, dom
 Live rows of a kind are ``[lo, n)``: pruning the oldest events moves ``lo`` and the rows are
 moved down only when the dead prefix is half the capacity.
 
-An event id may be given lazily (:class:`LazyId`: what computes it), as the online intake
+An event id may be given lazily (:data:`LazyId`: what computes it), as the online intake
 does for input events: ids only decide the order of events that start at the same time and
 which rows are the same event, and both need a shared start. So a lazy id is computed
-(:meth:`LazyId.resolve`) only when an event starts where a buffered one does, or for
+(:meth:`IdSource.id_at`) only when an event starts where a buffered one does, or for
 :meth:`EventBuffer.arrays`; events that all start after the buffered ones are appended as
 they are.
 """
@@ -49,22 +49,25 @@ INPUT_FLOATS: Final = (
 KIND_INDEX: Final = {kind: i for i, kind in enumerate(KINDS)}
 _STRING_COLUMNS: Final = ("src", "app", "title", "cat", "dom")
 _CAPACITY = 64
+NO_START: Final = -(2**63)  # below every event start
 
 
-class LazyId(Protocol):
-    """An event id not computed yet."""
+class IdSource(Protocol):
+    """What computes the ids of some events, by their index there."""
 
-    def resolve(self) -> str: ...
+    def id_at(self, j: int) -> str: ...
 
 
+#: An event id not computed yet: ``(source, j)`` is ``source.id_at(j)``.
+LazyId = tuple[IdSource, int]
 EventId = str | LazyId
 
 
 def resolved(ids: list[EventId]) -> list[str]:
     """``ids`` with every lazy id computed (in place; returned for convenience)."""
     for j, i in enumerate(ids):
-        if type(i) is not str:
-            ids[j] = i.resolve()  # type: ignore[union-attr]
+        if not isinstance(i, str):
+            ids[j] = i[0].id_at(i[1])
     return ids  # type: ignore[return-value]
 
 
@@ -174,9 +177,9 @@ class _KindRows:
             if int(self.ints[self.lo + j, 0]) < start:
                 break
             i = self.ids[j]
-            if type(i) is not str:
-                self.ids[j] = i = i.resolve()  # type: ignore[union-attr]
-                self.idset.add(i)
+            if not isinstance(i, str):
+                self.ids[j] = done = i[0].id_at(i[1])
+                self.idset.add(done)
 
     def find(self, event_id: str, start: int) -> int | None:
         """Position of the live row with ``event_id`` if it starts at ``start`` (else None)."""
@@ -270,6 +273,27 @@ class EventBuffer:
             rows.append(ints, floats, ids)  # all after the buffered events: no id needed
             return
         self._merge_ids(rows, ints, floats, resolved(ids))
+
+    def tail(self, kind: str, extra: int) -> tuple[I64, F64, int, int]:
+        """Room for ``extra`` rows of ``kind`` after the live ones, to be filled in place.
+
+        Returns the int and float matrices, the first free row and the start of the last
+        live row (:data:`NO_START` when none). Rows written there count once
+        :meth:`commit_lazy` takes them.
+        """
+        rows = self.rows[kind]
+        rows.reserve(extra)
+        last = int(rows.ints[rows.n - 1, 0]) if rows.n > rows.lo else NO_START
+        return rows.ints, rows.floats, rows.n, last
+
+    def commit_lazy(self, kind: str, ids: list[LazyId], longest: int) -> None:
+        """Take the ``len(ids)`` rows filled after the live ones (:meth:`tail`), whose ids
+        are all lazy and which all start, in canonical order, after every live row."""
+        rows = self.rows[kind]
+        rows.n += len(ids)
+        rows.ids.extend(ids)
+        if longest > rows.longest:
+            rows.longest = longest
 
     def _merge_ids(
         self,

@@ -117,6 +117,7 @@ class SingleRowPredictor:
         if self._forest is not None:
             self.n_outputs = self._forest.n_class
             self._out = np.zeros((1, self.n_outputs), dtype=np.float64)
+            self._out1: NDArray[np.float64] = self._out[0]
             return
         api = _c_api()
         if api is None:
@@ -179,6 +180,14 @@ class SingleRowPredictor:
         """Whether the compiled :class:`~taskclf.infer._forest.Forest` predicts."""
         return self._forest is not None
 
+    def predict_view(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:meth:`predict` as shape ``(n_outputs,)``, into an array of the predictor's own:
+        valid until the next call (the online loop's step: no copy)."""
+        if self._forest is not None and (x is self._row1 or x is self.row):
+            self._forest.predict(self._row1, self._out1)
+            return self._out1
+        return self.predict(x).reshape(-1)
+
     def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probabilities of one row.
 
@@ -194,7 +203,7 @@ class SingleRowPredictor:
         if x is not self.row and x is not self._row1:
             self.row[0] = x.reshape(-1)
         if self._forest is not None:
-            self._forest.predict(self._row1, self._out[0])
+            self._forest.predict(self._row1, self._out1)
             return self._out.copy()
         if self._call is None:
             if self.num_threads:

@@ -31,38 +31,83 @@ from taskclf.adapters.activitywatch.events import (
     web_identity,
     window_fields,
 )
-from taskclf.adapters.activitywatch.export import ParsedBucket
+from taskclf.adapters.activitywatch.export import AWEvent, ParsedBucket
 from taskclf.adapters.activitywatch.mapping import AppInfo
 from taskclf.core._jit import njit
-from taskclf.features._buffer import EventBuffer
+from taskclf.features._buffer import EventBuffer, EventId
 from taskclf.features.domain import domain_category
 from taskclf.features.text import TitleFeatures
 
 F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+_N_RAW = len(INPUT_KEYS)
 _START_ID = operator.itemgetter(0, 1)
-_START = operator.itemgetter(0)
 _MAX_TABS = 1024
 
 
 @njit
+def _derive_row(raw: F64, i: int, out: F64, r: int) -> None:
+    """Raw counts ``raw[i]`` (presses, clicks, dx, dy, scroll x, scroll y, backspaces,
+    shortcuts; NaN when missing, signs as sent) -> the buffer's input values ``out[r]``
+    (presses, clicks, distance, scroll, backspaces, shortcuts, keyboard flag, mouse flag)
+    of their absolute values."""
+    presses, clicks = abs(raw[i, 0]), abs(raw[i, 1])
+    distance = math.hypot(abs(raw[i, 2]), abs(raw[i, 3]))  # libm's hypot, as np.hypot
+    sx, sy = abs(raw[i, 4]), abs(raw[i, 5])
+    if sx != sx and sy != sy:
+        scroll = np.nan
+    else:
+        scroll = (0.0 if sx != sx else sx) + (0.0 if sy != sy else sy)
+    out[r, 0], out[r, 1], out[r, 2], out[r, 3] = presses, clicks, distance, scroll
+    out[r, 4], out[r, 5] = abs(raw[i, 6]), abs(raw[i, 7])
+    out[r, 6] = 1.0 if presses > 0 else 0.0
+    out[r, 7] = 1.0 if (clicks > 0 or distance > 0 or scroll > 0) else 0.0
+
+
+@njit
 def derive_inputs(raw: F64) -> F64:
-    """Raw counts (presses, clicks, dx, dy, scroll x, scroll y, backspaces, shortcuts; NaN
-    when missing, signs as sent) -> the buffer's input values (presses, clicks, distance,
-    scroll, backspaces, shortcuts, keyboard flag, mouse flag) of their absolute values."""
+    """The buffer's input values of each row of raw counts (see ``_derive_row``)."""
     out = np.empty((raw.shape[0], 8))
     for i in range(raw.shape[0]):
-        presses, clicks = abs(raw[i, 0]), abs(raw[i, 1])
-        distance = math.hypot(abs(raw[i, 2]), abs(raw[i, 3]))  # libm's hypot, as np.hypot
-        sx, sy = abs(raw[i, 4]), abs(raw[i, 5])
-        if sx != sx and sy != sy:
-            scroll = np.nan
-        else:
-            scroll = (0.0 if sx != sx else sx) + (0.0 if sy != sy else sy)
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = presses, clicks, distance, scroll
-        out[i, 4], out[i, 5] = abs(raw[i, 6]), abs(raw[i, 7])
-        out[i, 6] = 1.0 if presses > 0 else 0.0
-        out[i, 7] = 1.0 if (clicks > 0 or distance > 0 or scroll > 0) else 0.0
+        _derive_row(raw, i, out, i)
     return out
+
+
+@njit
+def place_inputs(
+    ints: I64,
+    floats: F64,
+    n: int,
+    last: int,
+    starts: I64,
+    ends: I64,
+    srcs: I64,
+    raw: F64,
+    order: I64,
+) -> int:
+    """A poll's input events as buffer rows ``n, n + 1, ...`` in start order (``order[k]``:
+    the poll's index of row ``n + k``); returns their longest duration. Returns -1, and
+    writes nothing, unless every start is after ``last`` and no two are equal (then the
+    rows need their ids: the general path)."""
+    m = starts.size
+    idx = np.argsort(starts)
+    prev = last
+    for k in range(m):
+        s = starts[idx[k]]
+        if s <= prev:
+            return -1
+        prev = s
+    longest = 0
+    for k in range(m):
+        i = idx[k]
+        order[k] = i
+        r = n + k
+        ints[r, 0], ints[r, 1], ints[r, 2] = starts[i], ends[i], srcs[i]
+        d = ends[i] - starts[i]
+        if d > longest:
+            longest = d
+        _derive_row(raw, i, floats, r)
+    return longest
 
 
 class PollIntake:
@@ -100,20 +145,19 @@ class PollIntake:
         """Add a poll's events; return the earliest start added (None when there was none)."""
         cache: dict[str, TitleFeatures] = {} if titles is None else titles
         secret, code = self.secret, self._code
-        staged: dict[str, list[tuple[Any, ...]]] = {"window": [], "afk": [], "input": [], "web": []}
+        staged: dict[str, list[tuple[Any, ...]]] = {"window": [], "afk": [], "web": []}
+        inputs: list[tuple[int, str, tuple[AWEvent, ...]]] = []
         table = self.buffer.titles
         new_titles: dict[str, tuple[Any, ...]] = {}
         for bucket in buckets:
             kind = KIND_OF_TYPE[bucket.bucket_type]
             source = bucket.bucket_id
             src = code(source)
+            if kind == "input":
+                inputs.append((src, source, bucket.events))
+                continue
             add = staged[kind].append
-            if kind == "input":  # the id is computed only if needed (``_buffer.LazyId``)
-                for ev in bucket.events:
-                    start = ev.start_us
-                    raw = list(map(ev.data.get, INPUT_KEYS))
-                    add((start, None, start + ev.duration_us, src, raw, source))
-            elif kind == "window":
+            if kind == "window":
                 for ev in bucket.events:
                     name, info, feats = window_fields(ev.data, cache, secret)
                     apps = self._apps.get(info)
@@ -148,16 +192,9 @@ class PollIntake:
                     add((start, eid, start + ev.duration_us, src, tab[1]))
         if new_titles:
             table.update(new_titles)
-        first: int | None = None
+        first = self._add_inputs(inputs) if inputs else None
         for kind, rows in staged.items():
             if not rows:
-                continue
-            if kind == "input":
-                rows = _input_order(rows)
-                ints = [[r[0], r[2], r[3]] for r in rows]
-                floats = derive_inputs(_raw_counts([r[4] for r in rows]))
-                self.buffer.add_encoded(kind, ints, floats, [r[1] for r in rows])
-                first = rows[0][0] if first is None else min(first, rows[0][0])
                 continue
             if len({r[1] for r in rows}) < len(rows):
                 rows = _latest_per_id(rows)
@@ -167,43 +204,83 @@ class PollIntake:
             first = rows[0][0] if first is None else min(first, rows[0][0])
         return first
 
+    def _add_inputs(self, inputs: list[tuple[int, str, tuple[AWEvent, ...]]]) -> int:
+        """Add a poll's input events (bucket code, bucket id, events); the earliest start.
 
-class _InputId:
-    """The id of an input event, computed when asked (see ``_buffer.LazyId``)."""
+        Usually every event starts after the buffered ones, at distinct times: one compiled
+        call writes them in place and their ids stay lazy. Otherwise the ids that decide
+        order and merging are computed and the buffer merges the rows.
+        """
+        starts: list[int] = []
+        ends: list[int] = []
+        srcs: list[int] = []
+        sources: list[str] = []
+        flat: list[Any] = []  # the INPUT_KEYS values of each event, one event after another
+        extend = flat.extend
+        for src, source, events in inputs:
+            for ev in events:
+                start = ev.start_us
+                starts.append(start)
+                ends.append(start + ev.duration_us)
+                extend(map(ev.data.get, INPUT_KEYS))
+            srcs += [src] * len(events)
+            sources += [source] * len(events)
+        m = len(starts)
+        raw = _raw_counts(flat).reshape(m, _N_RAW)
+        batch = _InputIds(sources, starts, flat)
+        ints, floats, n, last = self.buffer.tail("input", m)
+        order = np.empty(m, dtype=np.int64)
+        start_arr = np.array(starts, dtype=np.int64)
+        end_arr = np.array(ends, dtype=np.int64)
+        src_arr = np.array(srcs, dtype=np.int64)
+        longest = place_inputs(ints, floats, n, last, start_arr, end_arr, src_arr, raw, order)
+        if longest >= 0:
+            self.buffer.commit_lazy("input", [(batch, j) for j in order.tolist()], longest)
+            return min(starts)
+        js, ids = _input_order(starts, ends, batch)
+        rows = [[starts[j], ends[j], srcs[j]] for j in js]
+        self.buffer.add_encoded("input", rows, derive_inputs(raw[js]), ids)
+        return starts[js[0]]
 
-    __slots__ = ("raw", "source", "start")
 
-    def __init__(self, source: str, start: int, raw: list[Any]) -> None:
-        self.source, self.start, self.raw = source, start, raw
+class _InputIds:
+    """The ids of a poll's input events, each computed when asked (``_buffer.LazyId``)."""
 
-    def resolve(self) -> str:
-        return event_id("input", self.source, self.start, input_counts(self.raw)[1])
+    __slots__ = ("flat", "sources", "starts")
+
+    def __init__(self, sources: list[str], starts: list[int], flat: list[Any]) -> None:
+        self.sources, self.starts, self.flat = sources, starts, flat
+
+    def id_at(self, j: int) -> str:
+        raw = self.flat[_N_RAW * j : _N_RAW * (j + 1)]
+        return event_id("input", self.sources[j], self.starts[j], input_counts(raw)[1])
 
 
-def _input_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """A poll's input events in canonical order, one per id, ids lazy where they may be.
+def _input_order(
+    starts: list[int], ends: list[int], batch: _InputIds
+) -> tuple[list[int], list[EventId]]:
+    """A poll's input events in canonical order, one per id: their indices and ids.
 
     Only events starting together can share an id or need theirs to be ordered: without
     such a tie the ids stay lazy; with one, every id of the poll is computed and the merge
     rule and order of ``normalize_records`` apply.
     """
-    rows.sort(key=_START)
-    starts = [r[0] for r in rows]
-    if all(a < b for a, b in itertools.pairwise(starts)):
-        return [(r[0], _InputId(r[5], r[0], r[4]), r[2], r[3], r[4]) for r in rows]
-    exact = [(r[0], event_id("input", r[5], r[0], input_counts(r[4])[1]), *r[2:5]) for r in rows]
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    if all(starts[a] < starts[b] for a, b in itertools.pairwise(order)):
+        return order, [(batch, j) for j in order]
+    exact = [(starts[j], batch.id_at(j), ends[j], j) for j in order]
     if len({r[1] for r in exact}) < len(exact):
         exact = _latest_per_id(exact)
     exact.sort(key=_START_ID)
-    return exact
+    return [r[3] for r in exact], [r[1] for r in exact]
 
 
-def _raw_counts(raws: list[list[Any]]) -> F64:
+def _raw_counts(flat: list[Any]) -> F64:
     """Raw input counts as float64 (None -> NaN), exactly as ``float(v)`` converts them."""
     try:
-        return np.array(raws, dtype=np.float64)
+        return np.array(flat, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
-        return np.array([[float(v) if v is not None else np.nan for v in r] for r in raws])
+        return np.array([float(v) if v is not None else np.nan for v in flat])
 
 
 def _latest_per_id(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

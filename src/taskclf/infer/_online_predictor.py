@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,17 +35,6 @@ from taskclf.infer.pipeline import (
 )
 from taskclf.infer.prediction import probs_to_json
 from taskclf.infer.smooth import SmoothedMinute
-
-
-@dataclass(slots=True)
-class _Pending:
-    user_id: str
-    start: datetime
-    core_label: str
-    confidence: float
-    is_rejected: bool
-    probs_json: str
-    model_id: str  # the model that scored the minute (a policy swap may come before emission)
 
 
 def _utc_datetime(value: Any) -> datetime:
@@ -83,7 +71,8 @@ class OnlinePredictor:
 
     def __init__(self, config: PipelineConfig) -> None:
         self._smoothers: dict[str, OnlineSmoother] = {}
-        self._pending: dict[str, dict[int, _Pending]] = {}
+        # each user's scored minutes by position: their records, smoothed labels to come
+        self._pending: dict[str, dict[int, OnlineRecord]] = {}
         self._pushed: dict[str, int] = {}
         self._last_start: dict[str, datetime] = {}
         self.swap_config(config)
@@ -109,6 +98,7 @@ class OnlinePredictor:
         if model is not None and model.row.shape[1] == self.plan.row.size:
             self.plan.row = model.row[0]
         self._scorer = OnlineScorer(config)
+        self._labels = [str(label) for label in config.label_set]
         self._mapped: dict[str, str] = {}
         # a user whose last minute started this long before the closed time has a gap ahead
         self._idle_after = timedelta(seconds=config.bucket_seconds + config.idle_gap_seconds)
@@ -154,8 +144,7 @@ class OnlinePredictor:
             raise InputError("this pipeline has no model; give probabilities (rule baseline)")
         if not isinstance(start, datetime):
             start = _EPOCH + timedelta(microseconds=start)
-        raw = model.predict(x)
-        scored = self._scorer.score(raw, user_id)
+        scored = self._scorer.score(model.predict_view(x), user_id)
         smoother = self._smoothers.get(user_id)
         if smoother is None:
             smoother = self._smoothers[user_id] = OnlineSmoother(
@@ -166,16 +155,18 @@ class OnlinePredictor:
             self._pending[user_id] = {}
         position = self._pushed.get(user_id, 0)
         self._pushed[user_id] = position + 1
-        core_label = str(config.label_set[scored.core_index])
-        self._pending[user_id][position] = _Pending(
-            user_id,
-            start,
-            core_label,
-            round_confidence(scored.confidence),
-            scored.is_rejected,
-            probs_to_json(scored.probs),
-            config.model_id,
-        )
+        core_label = self._labels[scored.core_index]
+        self._pending[user_id][position] = {
+            "user_id": user_id,
+            "bucket_start_ts": start,
+            "core_label": core_label,
+            "confidence": round_confidence(scored.confidence),
+            "is_rejected": scored.is_rejected,
+            "predicted_label": None,  # the smoothed label, when final (``_emit``)
+            "mapped_label": None,
+            "core_probs": probs_to_json(scored.probs),
+            "model_id": config.model_id,  # the model that scored it (a swap may come first)
+        }
         done = smoother.push(MIXED_UNKNOWN if scored.is_rejected else core_label, start)
         self._last_start[user_id] = start
         return self._emit(user_id, done) if done else []
@@ -222,22 +213,12 @@ class OnlinePredictor:
         if not done:
             return []
         pending = self._pending[user_id]
-        items = [pending.pop(m.position) for m in done]
+        records = [pending.pop(m.position) for m in done]
         smoothed = [m.label for m in done]
-        return [
-            {
-                "user_id": p.user_id,
-                "bucket_start_ts": p.start,
-                "core_label": p.core_label,
-                "confidence": p.confidence,
-                "is_rejected": p.is_rejected,
-                "predicted_label": label,
-                "mapped_label": m,
-                "core_probs": p.probs_json,
-                "model_id": p.model_id,
-            }
-            for p, label, m in zip(items, smoothed, self._map(smoothed), strict=True)
-        ]
+        for record, label, mapped in zip(records, smoothed, self._map(smoothed), strict=True):
+            record["predicted_label"] = label
+            record["mapped_label"] = mapped
+        return records
 
     def _map(self, labels: list[str]) -> list[str]:
         """The configuration's taxonomy mapping of ``labels``, remembered per label."""

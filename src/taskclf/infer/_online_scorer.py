@@ -107,7 +107,7 @@ class OnlineScorer:
     def score(self, raw: F64, user_id: str) -> ScoredRow:
         """``score_row(config, raw.reshape(1, -1), user_id)``, the same bits."""
         kind, temperature, threshold = self._user(user_id)
-        row = raw.reshape(-1)
+        row = raw if raw.ndim == 1 else raw.reshape(-1)
         if kind == _OTHER:
             return score_row(self.config, row.reshape(1, -1), user_id)
         z = self._z

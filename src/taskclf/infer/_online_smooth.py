@@ -77,6 +77,7 @@ class OnlineSmoother:
         self._half = self.window // 2
         self._max_gap = timedelta(seconds=idle_gap_seconds)
         self._bucket = timedelta(seconds=bucket_seconds)
+        self._no_gap = self._bucket + self._max_gap  # the largest step that is not a gap
         self._recent: deque[_Entry] = deque(maxlen=self.window)
         self._run_len = 0
         self._next_position = 0
@@ -106,6 +107,27 @@ class OnlineSmoother:
         Raises:
             InputError: Non-string label, naive or non-increasing time, or mixed use of times.
         """
+        last = self._last_start
+        if (
+            type(label) is str
+            and type(bucket_start) is datetime
+            and bucket_start.tzinfo is UTC
+            and last is not None
+            and self._with_times
+            and last < bucket_start <= last + self._no_gap
+        ):  # the usual minute: aware UTC, after the previous one, no gap; one is final
+            recent = self._recent
+            recent.append(_Entry(self._run_len, self._next_position, bucket_start, label))
+            self._run_len += 1
+            self._next_position += 1
+            self._last_start = bucket_start
+            if self._run_len <= self._half:
+                return []
+            if self._half == 1 and len(recent) == 3:  # the default window, mid-run
+                a, b, c = recent
+                vote = a.label if a.label in (b.label, c.label) else b.label
+                return [SmoothedMinute(b.position, b.bucket_start, vote)]
+            return [self._finalize(self._run_len - 1 - self._half)]
         if not isinstance(label, str):
             raise InputError(
                 f"minute {self._next_position}: label must be a string, got {type(label).__name__}"
