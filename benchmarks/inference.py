@@ -336,8 +336,9 @@ def bench_online(
     inline_ms = np.percentile(inline.costs, [50, 99]) * 1e3
     print(
         f"(information) the loop fsyncs every {DEFAULT_ONLINE_FSYNC_MINUTES} minutes of "
-        f"records: one such fsync {fsync_s * 1e3:.3f} ms here ({fsync_s * 1e3 / "
-        f"DEFAULT_ONLINE_FSYNC_MINUTES:.3f} ms a minute on average). The timed replay runs "
+        f"records: one such fsync {fsync_s * 1e3:.3f} ms here "
+        f"({fsync_s * 1e3 / DEFAULT_ONLINE_FSYNC_MINUTES:.3f} ms a minute on average). "
+        "The timed replay runs "
         "the day's minutes back to back, where the fsyncs, ten minutes of wall time apart in "
         "the loop, would come every few milliseconds and slow the minutes after them (the "
         "device's writeback; measured: the same after handing the fsync to another thread), "
