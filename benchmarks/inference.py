@@ -302,7 +302,7 @@ def bench_online(
     inline = _online_minutes(
         polls, minutes, new_state, OnlinePredictor(config), user, secret, fsync_inline=True
     )
-    fsync_s = _fsync_cost(DEFAULT_ONLINE_FSYNC_MINUTES, run)
+    fsync_s = _fsync_cost(DEFAULT_ONLINE_FSYNC_MINUTES)
     with _lightgbm_single_row():
         c_path = _online_minutes(polls, minutes, new_state, OnlinePredictor(config), user, secret)
     xs = [x.reshape(1, -1) for x in run.rows]
@@ -383,14 +383,14 @@ def _lightgbm_single_row() -> Iterator[None]:
         _fast_predict.Forest.from_booster = original
 
 
-def _fsync_cost(minutes: int, run: _Minutes) -> float:
+def _fsync_cost(minutes: int, repeats: int = 5) -> float:
     """Median time of an fsync of a day file after ``minutes`` records were appended."""
     line = b'{"user_id":"user-02","bucket_start_ts":"2026-01-06T09:00:00+00:00"}' * 4 + b"\n"
     took = []
     with tempfile.TemporaryDirectory() as tmp:
         fd = os.open(Path(tmp) / "online.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            for _ in range(max(5, run.fsyncs)):
+            for _ in range(repeats):
                 for _ in range(minutes):
                     os.write(fd, line)
                 t0 = time.perf_counter()

@@ -183,10 +183,12 @@ class SingleRowPredictor:
     def predict_view(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """:meth:`predict` as shape ``(n_outputs,)``, into an array of the predictor's own:
         valid until the next call (the online loop's step: no copy)."""
-        if self._forest is not None and (x is self._row1 or x is self.row):
-            self._forest.predict(self._row1, self._out1)
-            return self._out1
-        return self.predict(x).reshape(-1)
+        if self._forest is None:
+            return self.predict(x).reshape(-1)
+        if x is not self.row and x is not self._row1:
+            self.row[0] = x.reshape(-1)
+        self._forest.predict(self._row1, self._out1)
+        return self._out1
 
     def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probabilities of one row.
@@ -200,11 +202,10 @@ class SingleRowPredictor:
             A new array of shape ``(1, n_outputs)`` (``n_outputs`` is the number of classes
             of a multiclass model).
         """
+        if self._forest is not None:
+            return self.predict_view(x).reshape(1, -1).copy()
         if x is not self.row and x is not self._row1:
             self.row[0] = x.reshape(-1)
-        if self._forest is not None:
-            self._forest.predict(self._row1, self._out1)
-            return self._out.copy()
         if self._call is None:
             if self.num_threads:
                 out = self.booster.predict(self.row, num_threads=self.num_threads)

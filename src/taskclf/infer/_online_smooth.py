@@ -77,7 +77,8 @@ class OnlineSmoother:
         self._half = self.window // 2
         self._max_gap = timedelta(seconds=idle_gap_seconds)
         self._bucket = timedelta(seconds=bucket_seconds)
-        self._no_gap = self._bucket + self._max_gap  # the largest step that is not a gap
+        # the largest step from one minute's start to the next that is not a gap
+        self._no_gap = self._bucket + self._max_gap
         self._recent: deque[_Entry] = deque(maxlen=self.window)
         self._run_len = 0
         self._next_position = 0
@@ -107,27 +108,6 @@ class OnlineSmoother:
         Raises:
             InputError: Non-string label, naive or non-increasing time, or mixed use of times.
         """
-        last = self._last_start
-        if (
-            type(label) is str
-            and type(bucket_start) is datetime
-            and bucket_start.tzinfo is UTC
-            and last is not None
-            and self._with_times
-            and last < bucket_start <= last + self._no_gap
-        ):  # the usual minute: aware UTC, after the previous one, no gap; one is final
-            recent = self._recent
-            recent.append(_Entry(self._run_len, self._next_position, bucket_start, label))
-            self._run_len += 1
-            self._next_position += 1
-            self._last_start = bucket_start
-            if self._run_len <= self._half:
-                return []
-            if self._half == 1 and len(recent) == 3:  # the default window, mid-run
-                a, b, c = recent
-                vote = a.label if a.label in (b.label, c.label) else b.label
-                return [SmoothedMinute(b.position, b.bucket_start, vote)]
-            return [self._finalize(self._run_len - 1 - self._half)]
         if not isinstance(label, str):
             raise InputError(
                 f"minute {self._next_position}: label must be a string, got {type(label).__name__}"
@@ -135,7 +115,7 @@ class OnlineSmoother:
         start = self._check_start(bucket_start)
         out: list[SmoothedMinute] = []
         last = self._last_start
-        if start is not None and last is not None and start - (last + self._bucket) > self._max_gap:
+        if start is not None and last is not None and start - last > self._no_gap:
             out.extend(self._finish_run())
         self._recent.append(_Entry(self._run_len, self._next_position, start, label))
         self._run_len += 1
