@@ -112,6 +112,19 @@ def test_close_minute_order_and_boundaries():
     assert state.buffered_events <= 1
 
 
+def test_the_buffer_keeps_a_bounded_tail_of_a_long_stream():
+    """Pruned every few closed minutes: a long day keeps only its recent events."""
+    state = FeatureState(**KW)
+    sizes = []
+    for m in range(240):
+        state.add_events(events(window=[(60 * m, 60, "Code.exe", f"t{m % 7}")]))
+        state.close_until(T0 + timedelta(minutes=m + 1))
+        sizes.append(state.buffered_events)
+    idle_minutes = state.params.idle_gap_us // state.params.bucket_us
+    assert max(sizes) <= idle_minutes + 10  # a prune at least every 8 closed minutes
+    assert min(sizes[60:]) >= 1  # the recent events stay
+
+
 def _same(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
         return True

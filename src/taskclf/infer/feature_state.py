@@ -19,7 +19,7 @@ minute was closed only affect later minutes. Input events are split over minutes
 full duration, so add them once complete.
 
 The buffer keeps only events that can still matter: those ending within one idle gap before
-the next open minute (pruned when new events are added).
+the next open minute (pruned when new events are added, once every few closed minutes).
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TITLES = 4096
 _TITLE_COLUMN = INT_COLUMNS["window"].index("title")
 _MAX_STRINGS = 8192  # interned strings kept before the table is compacted to the live ones
+# buckets closed between prunes of the buffer: a prune costs about as much as a poll's
+# events, and rows kept longer only make the closing scans (bisections) a step longer
+_PRUNE_EVERY = 8
 F64 = NDArray[np.float64]
 
 
@@ -116,6 +119,7 @@ class FeatureState:
         self._next: int | None = (
             None if start is None else _to_us(start, "start") // self.params.bucket_us
         )
+        self._pruned_at = -_PRUNE_EVERY  # ``_next`` at the last prune
 
     @property
     def next_bucket_start(self) -> datetime | None:
@@ -176,8 +180,7 @@ class FeatureState:
             return
         if self._intake is None or self._intake.secret != secret:
             self._intake = PollIntake(self._buffer, secret, self._memo.features)
-        if self._next is not None:
-            self._prune()
+        self._maybe_prune()
         first = self._intake.add(buckets, titles)
         if first is not None:
             self._arrays = None
@@ -185,8 +188,7 @@ class FeatureState:
                 self._next = first // self.params.bucket_us
 
     def _add(self, kinds: Lists, titles: Titles) -> None:
-        if self._next is not None:
-            self._prune()
+        self._maybe_prune()
         self._buffer.add(kinds, titles)
         self._arrays = None
         if self._next is None:
@@ -300,8 +302,14 @@ class FeatureState:
             self._next = b // self.params.bucket_us
         return self.close_until(datetime.fromtimestamp((b + self.params.bucket_us) / 1e6, tz=UTC))
 
+    def _maybe_prune(self) -> None:
+        """:meth:`_prune` once ``_PRUNE_EVERY`` buckets were closed since the last one."""
+        if self._next is not None and self._next - self._pruned_at >= _PRUNE_EVERY:
+            self._prune()
+
     def _prune(self) -> None:
         assert self._next is not None
+        self._pruned_at = self._next
         horizon = self._next * self.params.bucket_us - max(
             self.params.idle_gap_us, self.params.bucket_us
         )
