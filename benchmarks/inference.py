@@ -4,7 +4,8 @@ Setup (in a temp home): synthetic ActivityWatch exports of 6 users x 7 days (one
 archetype) are ingested, features built, labels imported, and the product's own commands train
 a LightGBM model (default rounds with early stopping), fit per-user calibrators, tune per-user
 reject thresholds (the inference policy) and write the default taxonomy — every inference step
-does real work.
+does real work. The home's title secret is fixed (:data:`BENCH_SECRET`), so every run trains
+the same model and runs compare.
 
 Batch: the users' real feature rows are tiled forward in time (each copy shifted by whole
 weeks, user ids kept, so per-user calibration, thresholds and smoothing run over long series)
@@ -40,6 +41,7 @@ minute's events and close).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import sys
@@ -94,6 +96,9 @@ def _cli(home: Path, *args: str) -> None:
         raise SystemExit(f"taskclf {' '.join(args)} failed with exit code {code}")
 
 
+BENCH_SECRET = hashlib.sha256(b"taskclf inference benchmark").digest()
+
+
 def build_home(root: Path) -> tuple[Layout, dict[str, str]]:
     """Synthetic data → ingest → features → labels → train → calibrate → policy → taxonomy."""
     t0 = time.perf_counter()
@@ -101,6 +106,10 @@ def build_home(root: Path) -> tuple[Layout, dict[str, str]]:
     layout = Layout.resolve(root / "home")
     zones = {u.user_id: u.timezone for u in dataset.users}
     save_config(layout, Config(user_id=dataset.users[0].user_id, user_timezones=zones))
+    # A fixed title secret: the per-install random one keys the title sketches, so each setup
+    # trained another model (456 to 760 trees seen) and runs were not comparable.
+    layout.title_secret.write_text(BENCH_SECRET.hex() + "\n", encoding="ascii")
+    os.chmod(layout.title_secret, 0o600)
     for user in dataset.users:
         _cli(
             layout.home, "ingest", "aw", "--input", str(user.export_path), "--user-id", user.user_id
