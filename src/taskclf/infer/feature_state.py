@@ -65,8 +65,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_TITLES = 4096
 _TITLE_COLUMN = INT_COLUMNS["window"].index("title")
 _MAX_STRINGS = 8192  # interned strings kept before the table is compacted to the live ones
-# buckets closed between prunes of the buffer: a prune costs about as much as a poll's
-# events, and rows kept longer only make the closing scans (bisections) a step longer
+# buckets closed between prunes of the buffer: a prune cost about a fifth of a poll's intake,
+# and rows kept longer only make the closing scans (bisections) a step longer
 _PRUNE_EVERY = 8
 F64 = NDArray[np.float64]
 
@@ -119,7 +119,8 @@ class FeatureState:
         self._next: int | None = (
             None if start is None else _to_us(start, "start") // self.params.bucket_us
         )
-        self._pruned_at = -_PRUNE_EVERY  # ``_next`` at the last prune
+        # ``_next`` at the last prune (before the first: far enough back to prune at once)
+        self._pruned_at = -_PRUNE_EVERY
 
     @property
     def next_bucket_start(self) -> datetime | None:
